@@ -1,0 +1,8 @@
+"""MedHub: one healthcare-platform backend."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("medhub")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0"

@@ -1,0 +1,142 @@
+"""create_app(): the one place the service is assembled."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import APIRouter, FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from medhub import __version__
+from medhub.config import ConfigurationError, Settings, get_settings
+from medhub.health.router import router as health_router
+from medhub.kit.db import Database
+from medhub.kit.docs import install_docs
+from medhub.kit.envelope import Envelope, JSONResponse, ok
+from medhub.kit.handlers import install_error_handlers
+from medhub.kit.logging import configure_logging
+from medhub.kit.metrics import Metrics
+from medhub.kit.middleware import RequestContextMiddleware
+from medhub.kit.provision import check_app_role, prepare_database, wait_for_database
+
+log = structlog.get_logger(__name__)
+
+API_PREFIX = "/api/v1"
+
+TAGS = [
+    {"name": "meta", "description": "What this service is"},
+    {"name": "operations", "description": "Health, readiness and metrics"},
+]
+
+DESCRIPTION = """
+MedHub is one healthcare-platform backend: pharma B2B commerce, digital
+prescriptions, multi-tenant hospital operations, consultations and personal
+medicines.
+
+Every response uses one envelope: `{"success": true, "data": ..., "message": ...}`
+on success and `{"success": false, "error": {"code", "message", "details"},
+"request_id"}` on failure. Every response carries `X-Request-ID`.
+"""
+
+
+def _database_for(settings: Settings) -> Database | None:
+    if settings.DATABASE_URL is None:
+        return None
+    return Database(settings, settings.DATABASE_URL, settings.DATABASE_READ_URL)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    if app.state.database is None:
+        # Started without `medhub serve` and without DATABASE_URL: bring up the
+        # embedded server here (blocking work, so off the event loop).
+        target = await asyncio.to_thread(prepare_database, settings)
+        app.state.database = Database(settings, target.app_url, settings.DATABASE_READ_URL)
+    elif app.state.check_database_on_start:
+        url = app.state.database.url
+        await asyncio.to_thread(wait_for_database, url, settings.DATABASE_STARTUP_TIMEOUT)
+        await asyncio.to_thread(check_app_role, url)
+    log.info("app.started", version=__version__, env=settings.ENV.value)
+    try:
+        yield
+    finally:
+        await app.state.database.dispose()
+        log.info("app.stopped")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    configure_logs: bool = True,
+    check_database_on_start: bool = True,
+) -> FastAPI:
+    settings = settings or get_settings()
+    if settings.JWT_SECRET is None:
+        raise ConfigurationError("settings were not prepared (JWT_SECRET missing)")
+    if configure_logs:
+        configure_logging(settings.LOG_LEVEL, json=settings.LOG_JSON)
+
+    app = FastAPI(
+        title="MedHub API",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        docs_url=None,
+        redoc_url=None,
+        default_response_class=JSONResponse,
+        lifespan=_lifespan,
+    )
+    metrics = Metrics()
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.database = database or _database_for(settings)
+    app.state.check_database_on_start = check_database_on_start
+    metrics.add_pool_gauges(lambda: app.state.database.pool_status())
+
+    install_error_handlers(app)
+    install_docs(app)
+
+    api = APIRouter(prefix=API_PREFIX)
+
+    @api.get("", response_model=Envelope[dict[str, str]], tags=["meta"], summary="Service index")
+    async def index() -> JSONResponse:
+        return ok({"name": "MedHub", "version": __version__, "docs": "/docs"})
+
+    app.include_router(api)
+    app.include_router(health_router)
+
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.CORS_ORIGINS,
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "Idempotency-Key",
+            "X-API-Key",
+            "X-CSRF-Token",
+            "X-Request-ID",
+            "Last-Event-ID",
+        ],
+        expose_headers=[
+            "X-Request-ID",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+            "Retry-After",
+        ],
+        max_age=600,
+    )
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=metrics,
+        max_body_size=settings.MAX_BODY_SIZE,
+        hsts=True,
+    )
+    return app

@@ -1,0 +1,165 @@
+"""`medhub` command line: serve, db, version."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from medhub import __version__
+from medhub.config import ConfigurationError, Settings, get_settings
+from medhub.kit import migrations
+from medhub.kit.logging import configure_logging
+from medhub.kit.provision import (
+    DatabaseTarget,
+    prepare_database,
+    resolve_target,
+    upgrade_schema,
+    wait_for_database,
+)
+
+app = typer.Typer(help="MedHub healthcare-platform backend", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema: upgrade, current, revision", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"medhub: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=1)
+
+
+def _settings() -> Settings:
+    try:
+        settings = get_settings()
+    except ConfigurationError as exc:
+        _fail(str(exc))
+        raise  # unreachable; _fail exits
+    except ValueError as exc:  # pydantic validation of environment variables
+        _fail(f"invalid configuration:\n{exc}")
+        raise
+    configure_logging(settings.LOG_LEVEL, json=settings.LOG_JSON)
+    return settings
+
+
+def _admin_target(settings: Settings) -> DatabaseTarget:
+    target = resolve_target(settings)
+    wait_for_database(target.admin_url, settings.DATABASE_STARTUP_TIMEOUT)
+    return target
+
+
+@app.command()
+def version() -> None:
+    """Print the MedHub version."""
+    print(__version__)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default: HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind (default: PORT)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="API worker processes")] = 1,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development)")] = False,
+) -> None:
+    """Serve the API. Without DATABASE_URL, starts (or joins) the embedded PostgreSQL first."""
+    settings = _settings()
+    if reload and workers > 1:
+        _fail("--reload and --workers cannot be combined")
+    try:
+        prepare_database(settings)
+    except ConfigurationError as exc:
+        _fail(str(exc))
+    # The resolved database URLs are in the environment now; reread them.
+    get_settings.cache_clear()
+    config = uvicorn.Config(
+        "medhub.app:create_app",
+        factory=True,
+        host=host or settings.HOST,
+        port=port or settings.PORT,
+        workers=workers,
+        reload=reload,
+        access_log=False,
+        log_config=None,
+        proxy_headers=True,
+        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        timeout_graceful_shutdown=30,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    if reload or workers > 1:
+        # uvicorn's supervisors spawn the processes; they inherit DATABASE_URL.
+        sock = config.bind_socket()
+        if reload:
+            from uvicorn.supervisors import ChangeReload  # noqa: PLC0415
+
+            ChangeReload(config, target=server.run, sockets=[sock]).run()
+        else:
+            from uvicorn.supervisors import Multiprocess  # noqa: PLC0415
+
+            Multiprocess(config, target=server.run, sockets=[sock]).run()
+        return
+    server.run()
+    if not server.started:
+        # Start-up failed (the reason is in the log above); say so with a non-zero exit.
+        raise typer.Exit(code=3)
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision")] = "head",
+) -> None:
+    """Migrate the schema (idempotent) and grant the application role its privileges."""
+    settings = _settings()
+    try:
+        target = _admin_target(settings)
+        if revision == "head":
+            upgrade_schema(target, settings)
+        else:
+            migrations.upgrade(target.admin_url, revision)
+        current = migrations.current_revision(target.admin_url)
+    except ConfigurationError as exc:
+        _fail(str(exc))
+        return
+    typer.echo(f"database at revision {current}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's revision and the code's head."""
+    settings = _settings()
+    try:
+        target = _admin_target(settings)
+        current = migrations.current_revision(target.admin_url)
+    except ConfigurationError as exc:
+        _fail(str(exc))
+        return
+    head = migrations.head_revision()
+    state = "at head" if current == head else "behind head"
+    typer.echo(f"current: {current or 'none'}  head: {head}  ({state})")
+
+
+@db_app.command("revision")
+def db_revision(
+    message: Annotated[str, typer.Option("-m", "--message", help="What the migration does")],
+    autogenerate: Annotated[
+        bool, typer.Option(help="Compare the models with the database to draft the migration")
+    ] = False,
+) -> None:
+    """Create a new migration file under src/medhub/migrations/versions."""
+    settings = _settings()
+    url = None
+    if autogenerate:
+        try:
+            url = _admin_target(settings).admin_url
+        except ConfigurationError as exc:
+            _fail(str(exc))
+    migrations.new_revision(message, url=url, autogenerate=autogenerate)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover - Ctrl-C outside the server loop
+        sys.exit(130)

@@ -1,0 +1,169 @@
+"""One settings class for the whole service, read from the environment (and `.env`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Secrets that development generates once and keeps under DATA_DIR, and that
+# production must be given explicitly.
+GENERATED_SECRETS = ("JWT_SECRET",)
+MIN_SECRET_LENGTH = 32
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class ConfigurationError(Exception):
+    """The service cannot start with this configuration; the message says what to fix."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=True
+    )
+
+    ENV: Environment = Environment.development
+    HOST: str = "127.0.0.1"
+    PORT: int = Field(default=8000, ge=1, le=65535)
+    DATA_DIR: Path = Path("./var")
+    PUBLIC_BASE_URL: str = "http://127.0.0.1:8000"
+    FRONTEND_URL: str = "http://localhost:3000"
+    LOG_LEVEL: str = "INFO"
+    LOG_JSON: bool | None = None
+
+    DATABASE_URL: str | None = None
+    DATABASE_READ_URL: str | None = None
+    DATABASE_ADMIN_URL: str | None = None
+    DATABASE_POOL_SIZE: int = Field(default=20, ge=1, le=500)
+    DATABASE_POOL_TIMEOUT: float = Field(default=10.0, gt=0)
+    DATABASE_STATEMENT_TIMEOUT_MS: int = Field(default=30_000, ge=0)
+    DATABASE_STARTUP_TIMEOUT: float = Field(default=30.0, ge=0)
+    DATABASE_APP_ROLE: str = "medhub_app"
+
+    REDIS_URL: str | None = None
+
+    JWT_SECRET: str | None = None
+
+    CORS_ORIGINS: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    MAX_BODY_SIZE: int = Field(default=10 * 1024 * 1024, ge=1024)
+
+    @field_validator("CORS_ORIGINS", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        # Accept both a JSON list and the friendlier comma-separated form.
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [origin.strip() for origin in text.split(",") if origin.strip()]
+        return value
+
+    @field_validator("LOG_LEVEL")
+    @classmethod
+    def _upper_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @property
+    def is_production(self) -> bool:
+        return self.ENV is Environment.production
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return self.DATABASE_URL is None
+
+    @property
+    def data_dir(self) -> Path:
+        return self.DATA_DIR.expanduser().resolve()
+
+    @property
+    def pgdata_dir(self) -> Path:
+        return self.data_dir / "pgdata"
+
+    def jwt_secret(self) -> str:
+        if self.JWT_SECRET is None:
+            raise ConfigurationError("JWT_SECRET is not set; call prepare_settings() first")
+        return self.JWT_SECRET
+
+
+def ensure_data_dir(path: Path) -> None:
+    """Create DATA_DIR and prove it is writable, or explain why it is not."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"DATA_DIR {path} is not writable ({exc.strerror or exc}). "
+            "Point DATA_DIR at a directory this user can write to."
+        ) from exc
+
+
+def _load_or_create_dev_secrets(data_dir: Path) -> dict[str, str]:
+    path = data_dir / "secrets.json"
+    stored: dict[str, str] = {}
+    if path.exists():
+        stored = json.loads(path.read_text())
+    missing = [name for name in GENERATED_SECRETS if not stored.get(name)]
+    if missing:
+        for name in missing:
+            stored[name] = secrets.token_urlsafe(48)
+        # Write to a temporary file and rename, so a crash never leaves half a file.
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(stored, handle, indent=2)
+        tmp.replace(path)
+    return stored
+
+
+def prepare_settings(settings: Settings) -> Settings:
+    """Validate what the service needs before it starts and fill development secrets.
+
+    Production refuses to start without its secrets and an external database;
+    development generates the secrets once and keeps them under DATA_DIR.
+    """
+    problems: list[str] = []
+    if settings.is_production:
+        for name in GENERATED_SECRETS:
+            value = getattr(settings, name)
+            if not value:
+                problems.append(f"{name} must be set in production")
+            elif len(value) < MIN_SECRET_LENGTH:
+                problems.append(f"{name} must be at least {MIN_SECRET_LENGTH} characters long")
+        if settings.DATABASE_URL is None:
+            problems.append(
+                "DATABASE_URL must point at a PostgreSQL cluster in production "
+                "(the embedded database is for development)"
+            )
+        if problems:
+            raise ConfigurationError("Refusing to start: " + "; ".join(problems) + ".")
+        ensure_data_dir(settings.data_dir)
+        return settings
+
+    ensure_data_dir(settings.data_dir)
+    missing = {name for name in GENERATED_SECRETS if not getattr(settings, name)}
+    if not missing:
+        return settings
+    generated = _load_or_create_dev_secrets(settings.data_dir)
+    return settings.model_copy(update={name: generated[name] for name in missing})
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return prepare_settings(Settings())

@@ -1,0 +1,12 @@
+"""Per-request values that logging and error rendering need without threading them through."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+user_id_var: ContextVar[str | None] = ContextVar("user_id", default=None)
+
+
+def current_request_id() -> str | None:
+    return request_id_var.get()

@@ -1,0 +1,120 @@
+"""Engines, the unit of work, and the request-scoped session dependency.
+
+One `Database` per process. Requests get a session through `DbSession`; it
+commits once when the route returns and rolls back on any error, before the
+response is sent (so a failed commit is reported, never hidden). Background
+code uses `Database.unit_of_work()`, the same rules in a context manager.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import URL, make_url, text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from medhub.config import Settings
+
+DRIVER = "postgresql+psycopg"
+
+
+def sqlalchemy_url(url: str | URL) -> URL:
+    """Any `postgresql://` spelling → the psycopg 3 async driver URL."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    return parsed.set(drivername=DRIVER)
+
+
+def libpq_url(url: str | URL) -> str:
+    """A URL psycopg (and psql) accept directly, without the SQLAlchemy driver suffix."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def make_engine(url: str | URL, settings: Settings, *, pool_size: int | None = None) -> AsyncEngine:
+    size = pool_size or settings.DATABASE_POOL_SIZE
+    options = f"-c statement_timeout={settings.DATABASE_STATEMENT_TIMEOUT_MS}"
+    return create_async_engine(
+        sqlalchemy_url(url),
+        # A fixed-size pool sized to the process: overflow connections are opened
+        # and closed under load, which costs more than waiting for a free one.
+        pool_size=size,
+        max_overflow=0,
+        pool_timeout=settings.DATABASE_POOL_TIMEOUT,
+        pool_recycle=1800,
+        connect_args={"application_name": "medhub", "options": options, "connect_timeout": 5},
+    )
+
+
+class Database:
+    """The engines of one process: the primary, and a read replica when configured."""
+
+    def __init__(self, settings: Settings, url: str | URL, read_url: str | URL | None = None):
+        self.settings = settings
+        self.url = libpq_url(url)
+        self.engine = make_engine(url, settings)
+        self.read_engine = make_engine(read_url, settings) if read_url else self.engine
+        self.sessionmaker = async_sessionmaker(
+            self.engine, expire_on_commit=False, autoflush=False
+        )
+        self.read_sessionmaker = async_sessionmaker(
+            self.read_engine, expire_on_commit=False, autoflush=False
+        )
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """A session that commits once at the end, or rolls back if the block raises."""
+        async with self.sessionmaker() as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    def pool_status(self) -> dict[str, int]:
+        pool: Any = self.engine.pool
+        return {
+            "size": int(pool.size()),
+            "checked_out": int(pool.checkedout()),
+            "checked_in": int(pool.checkedin()),
+            "overflow": max(int(pool.overflow()), 0),
+        }
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with get_database(request).unit_of_work() as session:
+        yield session
+
+
+async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    # Read-only work on the replica (or the primary when there is none); nothing to commit.
+    async with get_database(request).read_sessionmaker() as session:
+        yield session
+
+
+# scope="function": the commit happens when the route returns, before the response
+# is sent, so a failing commit becomes an error response instead of a lost write.
+DbSession = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]

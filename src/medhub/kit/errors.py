@@ -1,0 +1,121 @@
+"""The one error type every domain raises, and the codes a client can branch on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+
+class ErrorDetail(BaseModel):
+    field: str | None = None
+    message: str
+
+
+class AppError(Exception):
+    """A failure the client caused or must know about, rendered in the error envelope.
+
+    Domains subclass it (`OutOfStock(AppError)`) and set `code`/`status_code`
+    as class attributes; the message and details are per instance.
+    """
+
+    code: ClassVar[str] = "INTERNAL_ERROR"
+    status_code: ClassVar[int] = 500
+    default_message: ClassVar[str] = "Internal server error"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: Sequence[ErrorDetail | dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.details = [
+            d if isinstance(d, ErrorDetail) else ErrorDetail.model_validate(d)
+            for d in (details or [])
+        ]
+        self.headers = headers
+        super().__init__(self.message)
+
+
+class ValidationFailed(AppError):
+    code = "VALIDATION_ERROR"
+    status_code = 400
+    default_message = "Invalid input data"
+
+
+class AuthenticationFailed(AppError):
+    code = "AUTHENTICATION_ERROR"
+    status_code = 401
+    default_message = "Authentication required"
+
+
+class PermissionDenied(AppError):
+    code = "AUTHORIZATION_ERROR"
+    status_code = 403
+    default_message = "You do not have permission to perform this action"
+
+
+class NotFound(AppError):
+    code = "NOT_FOUND"
+    status_code = 404
+    default_message = "Resource not found"
+
+
+class MethodNotAllowed(AppError):
+    code = "METHOD_NOT_ALLOWED"
+    status_code = 405
+    default_message = "Method not allowed"
+
+
+class Conflict(AppError):
+    code = "CONFLICT"
+    status_code = 409
+    default_message = "The request conflicts with the current state of the resource"
+
+
+class InvalidStateTransition(Conflict):
+    code = "INVALID_STATE_TRANSITION"
+    default_message = "This change is not allowed in the resource's current state"
+
+
+class PayloadTooLarge(AppError):
+    code = "PAYLOAD_TOO_LARGE"
+    status_code = 413
+    default_message = "Request body is too large"
+
+
+class UnsupportedMediaType(AppError):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    status_code = 415
+    default_message = "Unsupported media type"
+
+
+class RateLimitExceeded(AppError):
+    code = "RATE_LIMIT_EXCEEDED"
+    status_code = 429
+    default_message = "Too many requests"
+
+
+class ServiceUnavailable(AppError):
+    code = "SERVICE_UNAVAILABLE"
+    status_code = 503
+    default_message = "Service temporarily unavailable"
+
+
+# Status codes that Starlette/FastAPI raise themselves, mapped to our codes.
+HTTP_STATUS_CODES: dict[int, str] = {
+    400: ValidationFailed.code,
+    401: AuthenticationFailed.code,
+    403: PermissionDenied.code,
+    404: NotFound.code,
+    405: MethodNotAllowed.code,
+    409: Conflict.code,
+    413: PayloadTooLarge.code,
+    415: UnsupportedMediaType.code,
+    422: ValidationFailed.code,
+    429: RateLimitExceeded.code,
+    503: ServiceUnavailable.code,
+}

@@ -1,0 +1,110 @@
+"""Every error the framework or a domain raises, rendered in the one error envelope."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from medhub.kit.envelope import error_response
+from medhub.kit.errors import (
+    HTTP_STATUS_CODES,
+    AppError,
+    ErrorDetail,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+
+# Where a parameter came from is noise for a client: `body.email` → `email`.
+_SOURCES = {"body", "query", "path", "header", "cookie"}
+
+_HTTP_MESSAGES = {
+    404: "The requested resource was not found",
+    405: "This method is not allowed on this resource",
+    413: "Request body is too large",
+}
+
+
+def validation_details(errors: Sequence[Any]) -> list[ErrorDetail]:
+    details: list[ErrorDetail] = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ())]
+        if loc and loc[0] in _SOURCES:
+            loc = loc[1:]
+        if error.get("type") == "json_invalid":
+            ctx = error.get("ctx") or {}
+            message = f"Malformed JSON: {ctx.get('error', 'could not be parsed')}"
+            details.append(ErrorDetail(field=None, message=message))
+            continue
+        message = str(error.get("msg", "Invalid value"))
+        details.append(ErrorDetail(field=".".join(loc) or None, message=message))
+    return details
+
+
+def _is_json_content_type(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+def _wrong_body_type(request: Request, errors: Sequence[Any]) -> bool:
+    """A JSON route that got a body in another media type (FastAPI then sees raw bytes)."""
+    content_type = request.headers.get("content-type")
+    if not content_type or _is_json_content_type(content_type):
+        return False
+    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        # A form route validates its own fields; a JSON route given a form is caught below.
+        return any(e.get("loc", ())[:1] == ("body",) and e.get("input") is not None for e in errors)
+    return any(e.get("loc", ())[:1] == ("body",) for e in errors)
+
+
+async def _app_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AppError)
+    return error_response(
+        code=exc.code,
+        message=exc.message,
+        status_code=exc.status_code,
+        details=exc.details,
+        headers=exc.headers,
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if _wrong_body_type(request, errors):
+        return error_response(
+            code=UnsupportedMediaType.code,
+            message="The request body must be JSON (Content-Type: application/json)",
+            status_code=UnsupportedMediaType.status_code,
+        )
+    return error_response(
+        code=ValidationFailed.code,
+        message="Invalid input data",
+        status_code=400,
+        details=validation_details(errors),
+    )
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    code = HTTP_STATUS_CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "ERROR")
+    message = exc.detail if isinstance(exc.detail, str) else None
+    if message is None or message in {"Not Found", "Method Not Allowed"}:
+        message = _HTTP_MESSAGES.get(status, "Request failed")
+    return error_response(
+        code=code,
+        message=message,
+        status_code=status,
+        headers=dict(exc.headers) if exc.headers else None,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,0 +1,174 @@
+"""The outermost layer of every HTTP request.
+
+One pure-ASGI middleware (no per-request task, no body buffering) that:
+- assigns the request id (echoing a well-formed `X-Request-ID`) and puts it on the response;
+- adds the security headers;
+- refuses bodies over the size limit with 413, by `Content-Length` or while streaming;
+- turns any unhandled exception into the 500 envelope (trace in the log, never in the body);
+- writes one access log line and the Prometheus observations, by route template.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import structlog
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from medhub.kit.context import request_id_var, user_id_var
+from medhub.kit.envelope import error_response
+from medhub.kit.errors import PayloadTooLarge
+from medhub.kit.metrics import Metrics
+
+log = structlog.get_logger("medhub.access")
+error_log = structlog.get_logger("medhub.errors")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+API_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+    "cache-control": "no-store",
+}
+# The docs pages run their own bundled scripts (Swagger UI starts with an inline call,
+# ReDoc uses a blob worker); everything still comes from this origin.
+HTML_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+HSTS = "max-age=63072000; includeSubDomains"
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` so FastAPI's body reader passes it on untouched."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=f"Request body exceeds {limit} bytes")
+
+
+def route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if isinstance(path, str):
+        return path
+    return "<unmatched>"
+
+
+class RequestContextMiddleware:
+    def __init__(
+        self, app: ASGIApp, *, metrics: Metrics, max_body_size: int, hsts: bool = True
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_size = max_body_size
+        self.hsts = hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        incoming = _header(scope, b"x-request-id")
+        request_id = (
+            incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        )
+        rid_token = request_id_var.set(request_id)
+        uid_token = user_id_var.set(None)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started_at = time.perf_counter()
+        status_code = 500
+        response_started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status_code, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status_code = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["x-request-id"] = request_id
+                content_type = headers.get("content-type", "")
+                for name, value in API_HEADERS.items():
+                    if name not in headers:
+                        headers[name] = value
+                if content_type.startswith("text/html"):
+                    headers["content-security-policy"] = HTML_CSP
+                    if headers.get("cache-control") == "no-store":
+                        del headers["cache-control"]
+                if self.hsts:
+                    headers.setdefault("strict-transport-security", HSTS)
+            await send(message)
+
+        received = 0
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_size:
+                    raise BodyTooLarge(self.max_body_size)
+            return message
+
+        try:
+            declared = _header(scope, b"content-length")
+            if declared is not None and declared.isdigit() and int(declared) > self.max_body_size:
+                response = error_response(
+                    code=PayloadTooLarge.code,
+                    message=f"Request body exceeds the limit of {self.max_body_size} bytes",
+                    status_code=413,
+                    headers={"connection": "close"},
+                )
+                await response(scope, receive, send_with_headers)
+            else:
+                await self.app(scope, receive_limited, send_with_headers)
+        except Exception:
+            error_log.exception(
+                "request.unhandled_exception",
+                method=scope.get("method"),
+                path=scope.get("path"),
+                route=route_template(scope),
+            )
+            if not response_started:
+                response = error_response(
+                    code="INTERNAL_ERROR",
+                    message="An unexpected error occurred. Quote the request id when reporting it.",
+                    status_code=500,
+                )
+                await response(scope, receive, send_with_headers)
+        finally:
+            elapsed = time.perf_counter() - started_at
+            route = route_template(scope)
+            method = scope.get("method", "")
+            self.metrics.observe(method, route, status_code, elapsed)
+            log.info(
+                "request",
+                method=method,
+                path=scope.get("path"),
+                route=route,
+                status=status_code,
+                duration_ms=round(elapsed * 1000, 2),
+                user_id=_state(scope).get("user_id") or user_id_var.get(),
+                client=(scope.get("client") or (None,))[0],
+            )
+            user_id_var.reset(uid_token)
+            request_id_var.reset(rid_token)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _state(scope: Scope) -> dict[str, Any]:
+    state = scope.get("state")
+    return state if isinstance(state, dict) else {}
