@@ -96,7 +96,8 @@ def create_app(
     app.state.metrics = metrics
     app.state.database = database or _database_for(settings)
     app.state.check_database_on_start = check_database_on_start
-    metrics.add_pool_gauges(lambda: app.state.database.pool_status())
+    # Late-bound: in embedded mode the database is created by the lifespan.
+    metrics.add_pool_gauges(lambda: app.state.database.pool_status())  # noqa: PLW0108
 
     install_error_handlers(app)
     install_docs(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import Annotated
 
@@ -50,6 +51,10 @@ def _admin_target(settings: Settings) -> DatabaseTarget:
     return target
 
 
+def _stop_requested(signum: int, _frame: object) -> None:
+    """Called after uvicorn has finished its graceful shutdown; nothing left to do."""
+
+
 @app.command()
 def version() -> None:
     """Print the MedHub version."""
@@ -73,7 +78,15 @@ def serve(
         _fail(str(exc))
     # The resolved database URLs are in the environment now; reread them.
     get_settings.cache_clear()
-    config = uvicorn.Config(
+    # uvicorn drains in-flight requests on SIGINT/SIGTERM and then re-raises the
+    # signal to the handler it found. With these no-op handlers that re-raise is a
+    # no-op too: the process falls through to a normal exit (code 0), which also
+    # stops the embedded server through its exit hook.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, _stop_requested)
+    # uvicorn runs the single process itself, or supervises reload/worker processes,
+    # which inherit DATABASE_URL; it exits with code 3 if the application cannot start.
+    uvicorn.run(
         "medhub.app:create_app",
         factory=True,
         host=host or settings.HOST,
@@ -87,23 +100,6 @@ def serve(
         timeout_graceful_shutdown=30,
         lifespan="on",
     )
-    server = uvicorn.Server(config)
-    if reload or workers > 1:
-        # uvicorn's supervisors spawn the processes; they inherit DATABASE_URL.
-        sock = config.bind_socket()
-        if reload:
-            from uvicorn.supervisors import ChangeReload  # noqa: PLC0415
-
-            ChangeReload(config, target=server.run, sockets=[sock]).run()
-        else:
-            from uvicorn.supervisors import Multiprocess  # noqa: PLC0415
-
-            Multiprocess(config, target=server.run, sockets=[sock]).run()
-        return
-    server.run()
-    if not server.started:
-        # Start-up failed (the reason is in the log above); say so with a non-zero exit.
-        raise typer.Exit(code=3)
 
 
 @db_app.command("upgrade")
@@ -115,7 +111,7 @@ def db_upgrade(
     try:
         target = _admin_target(settings)
         if revision == "head":
-            upgrade_schema(target, settings)
+            upgrade_schema(target)
         else:
             migrations.upgrade(target.admin_url, revision)
         current = migrations.current_revision(target.admin_url)

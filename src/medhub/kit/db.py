@@ -61,9 +61,7 @@ class Database:
         self.url = libpq_url(url)
         self.engine = make_engine(url, settings)
         self.read_engine = make_engine(read_url, settings) if read_url else self.engine
-        self.sessionmaker = async_sessionmaker(
-            self.engine, expire_on_commit=False, autoflush=False
-        )
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self.read_sessionmaker = async_sessionmaker(
             self.read_engine, expire_on_commit=False, autoflush=False
         )

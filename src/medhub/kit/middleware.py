@@ -71,15 +71,13 @@ class RequestContextMiddleware:
         self.max_body_size = max_body_size
         self.hsts = hsts
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0915
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
         incoming = _header(scope, b"x-request-id")
-        request_id = (
-            incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        )
+        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         rid_token = request_id_var.set(request_id)
         uid_token = user_id_var.set(None)
         scope.setdefault("state", {})["request_id"] = request_id

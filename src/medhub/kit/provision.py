@@ -9,6 +9,7 @@ Two roles, always:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -73,10 +74,9 @@ def ensure_database(admin_url: str, database: str) -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
         if exists:
             return
-        try:
+        # Another process may create it between our check and our create.
+        with contextlib.suppress(psycopg.errors.DuplicateDatabase):
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-        except psycopg.errors.DuplicateDatabase:
-            pass  # another process created it between our check and our create
 
 
 def ensure_app_role(admin_url: str, role: str) -> None:
@@ -86,14 +86,13 @@ def ensure_app_role(admin_url: str, role: str) -> None:
             "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = %s", [role]
         ).fetchone()
         if row is None:
-            try:
+            # Another process may create it concurrently.
+            with contextlib.suppress(psycopg.errors.DuplicateObject):
                 conn.execute(
                     sql.SQL(
                         "CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"
                     ).format(sql.Identifier(role))
                 )
-            except psycopg.errors.DuplicateObject:
-                pass  # created concurrently by another process
         elif row[0] or row[1]:
             raise ConfigurationError(
                 f"the application role {role!r} is a superuser or has BYPASSRLS; "
@@ -136,8 +135,7 @@ def check_app_role(app_url: str) -> None:
     """Refuse to serve as a role that row-level security does not apply to."""
     with psycopg.connect(app_url, connect_timeout=5) as conn:
         row = conn.execute(
-            "SELECT current_user, rolsuper, rolbypassrls FROM pg_roles "
-            "WHERE rolname = current_user"
+            "SELECT current_user, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
         ).fetchone()
     if row is not None and (row[1] or row[2]):
         raise ConfigurationError(
@@ -147,11 +145,11 @@ def check_app_role(app_url: str) -> None:
         )
 
 
-def upgrade_schema(target: DatabaseTarget, settings: Settings) -> None:
+def upgrade_schema(target: DatabaseTarget) -> None:
     """Migrate to head as the admin, then give the application role its privileges."""
     migrations.upgrade(target.admin_url)
-    app_role = make_url(target.app_url).username or settings.DATABASE_APP_ROLE
-    if make_url(target.admin_url).username != app_role:
+    app_role = make_url(target.app_url).username
+    if app_role and make_url(target.admin_url).username != app_role:
         grant_app_privileges(target.admin_url, app_role)
 
 
@@ -186,7 +184,7 @@ def prepare_database(settings: Settings) -> DatabaseTarget:
     target = resolve_target(settings)
     wait_for_database(target.app_url, settings.DATABASE_STARTUP_TIMEOUT)
     if target.embedded is not None:
-        upgrade_schema(target, settings)
+        upgrade_schema(target)
     check_app_role(target.app_url)
     os.environ["DATABASE_URL"] = target.app_url
     os.environ["DATABASE_ADMIN_URL"] = target.admin_url

@@ -1,0 +1,105 @@
+"""Settings: development secrets, production refusal, parsing, DATA_DIR checks."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from medhub.config import ConfigurationError, Environment, Settings, prepare_settings
+
+
+def make(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def test_defaults_match_the_documented_table() -> None:
+    settings = make()
+    assert settings.ENV is Environment.development
+    assert (settings.HOST, settings.PORT) == ("127.0.0.1", 8000)
+    assert settings.DATA_DIR == Path("./var")
+    assert settings.DATABASE_URL is None
+    assert settings.DATABASE_POOL_SIZE == 20
+    assert settings.uses_embedded_database
+
+
+def test_development_generates_secrets_once_and_keeps_them(tmp_path: Path) -> None:
+    first = prepare_settings(make(DATA_DIR=tmp_path))
+    second = prepare_settings(make(DATA_DIR=tmp_path))
+    assert first.JWT_SECRET
+    assert len(first.JWT_SECRET) >= 32
+    assert first.JWT_SECRET == second.JWT_SECRET
+    secrets_file = tmp_path / "secrets.json"
+    assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
+
+
+def test_explicit_secret_wins_over_generated(tmp_path: Path) -> None:
+    settings = prepare_settings(make(DATA_DIR=tmp_path, JWT_SECRET="s" * 40))
+    assert settings.JWT_SECRET == "s" * 40
+    assert not (tmp_path / "secrets.json").exists()
+
+
+def test_production_refuses_to_start_without_secrets(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        prepare_settings(make(ENV="production", DATA_DIR=tmp_path))
+    message = str(caught.value)
+    assert "JWT_SECRET must be set in production" in message
+    assert "DATABASE_URL must point at a PostgreSQL cluster" in message
+    assert not (tmp_path / "secrets.json").exists(), "production never generates secrets"
+
+
+def test_production_refuses_a_short_secret(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="at least 32 characters"):
+        prepare_settings(
+            make(
+                ENV="production",
+                DATA_DIR=tmp_path,
+                JWT_SECRET="short",
+                DATABASE_URL="postgresql://a@h/db",
+            )
+        )
+
+
+def test_production_with_everything_set_starts(tmp_path: Path) -> None:
+    settings = prepare_settings(
+        make(
+            ENV="production",
+            DATA_DIR=tmp_path,
+            JWT_SECRET="p" * 48,
+            DATABASE_URL="postgresql://a@h/db",
+        )
+    )
+    assert settings.is_production
+
+
+def test_data_dir_that_cannot_be_created_is_explained(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ConfigurationError, match=r"DATA_DIR .* is not writable"):
+        prepare_settings(make(DATA_DIR=blocker / "sub"))
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("https://a.org, https://b.org", ["https://a.org", "https://b.org"]),
+        ('["https://a.org"]', ["https://a.org"]),
+        ("", []),
+    ],
+)
+def test_cors_origins_accept_commas_or_json(
+    monkeypatch: pytest.MonkeyPatch, raw: str, expected: list[str]
+) -> None:
+    monkeypatch.setenv("CORS_ORIGINS", raw)
+    assert make().CORS_ORIGINS == expected
+
+
+def test_invalid_values_are_rejected_with_the_field_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "not-a-port")
+    with pytest.raises(ValueError, match="PORT"):
+        make()
+    monkeypatch.setenv("PORT", "8000")
+    monkeypatch.setenv("LOG_LEVEL", "chatty")
+    with pytest.raises(ValueError, match="LOG_LEVEL"):
+        make()
