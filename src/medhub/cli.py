@@ -96,7 +96,7 @@ def serve(
         access_log=False,
         log_config=None,
         proxy_headers=True,
-        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        forwarded_allow_ips=settings.FORWARDED_ALLOW_IPS,
         timeout_graceful_shutdown=30,
         lifespan="on",
     )

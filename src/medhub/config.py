@@ -56,6 +56,7 @@ class Settings(BaseSettings):
 
     JWT_SECRET: str | None = None
 
+    FORWARDED_ALLOW_IPS: str = "127.0.0.1"
     CORS_ORIGINS: Annotated[list[str], NoDecode] = Field(default_factory=list)
     MAX_BODY_SIZE: int = Field(default=10 * 1024 * 1024, ge=1024)
 
