@@ -1,0 +1,180 @@
+"""Summaries (median round per target), the markdown tables, and the files under results/."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bench.load import LoadResult, LoadSettings
+from bench.scenarios import TARGETS
+
+METRICS = ("rps", "p50_ms", "p95_ms", "p99_ms")
+
+
+@dataclass(frozen=True)
+class Round:
+    target: str
+    number: int
+    result: LoadResult
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Each metric is the median over the rounds on its own; errors and requests are totals."""
+
+    rounds: int
+    requests: int
+    errors: int
+    rps: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+
+
+@dataclass
+class ScenarioReport:
+    name: str
+    description: str
+    method: str
+    path: str
+    rounds: list[Round] = field(default_factory=list)
+
+    def summary(self, target: str) -> Summary:
+        results = [r.result for r in self.rounds if r.target == target]
+        medians: dict[str, float | None] = {}
+        for metric in METRICS:
+            values = [v for v in (getattr(r, metric) for r in results) if v is not None]
+            medians[metric] = round(statistics.median(values), 3) if values else None
+        return Summary(
+            rounds=len(results),
+            requests=sum(r.requests for r in results),
+            errors=sum(r.errors for r in results),
+            rps=medians["rps"],
+            p50_ms=medians["p50_ms"],
+            p95_ms=medians["p95_ms"],
+            p99_ms=medians["p99_ms"],
+        )
+
+    def ratios(self) -> dict[str, float | None]:
+        """medhub / baseline for each metric (throughput: below 1 is slower; latency: above 1)."""
+        medhub, baseline = self.summary("medhub"), self.summary("baseline")
+        ratios: dict[str, float | None] = {}
+        for metric in METRICS:
+            ours, theirs = getattr(medhub, metric), getattr(baseline, metric)
+            ratios[metric] = round(ours / theirs, 2) if ours is not None and theirs else None
+        return ratios
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    started_at: datetime
+    settings: LoadSettings
+    rounds: int
+    cpus: int | None
+    python: str
+    commit: str | None
+
+
+def _cell(value: float | None, digits: int) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def scenario_markdown(report: ScenarioReport) -> str:
+    lines = [
+        f"## {report.name}: {report.method} {report.path}",
+        "",
+        report.description,
+        "",
+        "| target | req/s | p50 ms | p95 ms | p99 ms | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for target in TARGETS:
+        s = report.summary(target)
+        lines.append(
+            f"| {target} | {_cell(s.rps, 1)} | {_cell(s.p50_ms, 2)} | {_cell(s.p95_ms, 2)} "
+            f"| {_cell(s.p99_ms, 2)} | {s.errors} |"
+        )
+    ratios = report.ratios()
+    lines += [
+        "",
+        f"ratio = medhub / baseline: req/s {_ratio(ratios['rps'])}, "
+        f"p50 {_ratio(ratios['p50_ms'])}, p95 {_ratio(ratios['p95_ms'])}, "
+        f"p99 {_ratio(ratios['p99_ms'])}",
+    ]
+    return "\n".join(lines)
+
+
+def run_header(info: RunInfo) -> str:
+    settings = info.settings
+    driver = settings.driver
+    if driver == "wrk":
+        driver += f" ({settings.wrk_threads} thread{'s' if settings.wrk_threads > 1 else ''})"
+    return "\n".join(
+        [
+            f"# MedHub benchmark, {info.started_at:%Y-%m-%d %H:%M:%S} UTC",
+            "",
+            f"Driver {driver}, {settings.connections} connections, {settings.duration:g} s "
+            f"measured after {settings.warmup:g} s warm-up, {info.rounds} round(s) per target "
+            "interleaved (medhub, baseline, ...). Each cell is the median round; errors are "
+            "the total over the rounds.",
+            f"Machine: {info.cpus} CPU(s), Python {info.python}, "
+            f"commit {info.commit or 'unknown'}. "
+            "Both servers run one process on the same fresh embedded PostgreSQL.",
+        ]
+    )
+
+
+def markdown(info: RunInfo, reports: list[ScenarioReport]) -> str:
+    sections = [run_header(info), *(scenario_markdown(report) for report in reports)]
+    return "\n\n".join(sections) + "\n"
+
+
+def as_json(info: RunInfo, reports: list[ScenarioReport]) -> dict[str, Any]:
+    return {
+        "started_at": info.started_at.isoformat(),
+        "settings": asdict(info.settings),
+        "rounds": info.rounds,
+        "cpus": info.cpus,
+        "python": info.python,
+        "commit": info.commit,
+        "scenarios": {
+            report.name: {
+                "description": report.description,
+                "method": report.method,
+                "path": report.path,
+                "summary": {target: asdict(report.summary(target)) for target in TARGETS},
+                "ratio_medhub_over_baseline": report.ratios(),
+                "rounds": [
+                    {"target": r.target, "round": r.number, **asdict(r.result)}
+                    for r in report.rounds
+                ],
+            }
+            for report in reports
+        },
+    }
+
+
+def write_results(
+    results_dir: Path, info: RunInfo, reports: list[ScenarioReport]
+) -> tuple[Path, Path]:
+    """Timestamped JSON and markdown, plus latest.md / latest.json; returns the two stamped."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    stamp = f"{info.started_at:%Y%m%dT%H%M%SZ}"
+    names = "-".join(report.name for report in reports)
+    text = markdown(info, reports)
+    data = json.dumps(as_json(info, reports), indent=2) + "\n"
+    json_path = results_dir / f"{stamp}-{names}.json"
+    md_path = results_dir / f"{stamp}-{names}.md"
+    json_path.write_text(data)
+    md_path.write_text(text)
+    (results_dir / "latest.json").write_text(data)
+    (results_dir / "latest.md").write_text(text)
+    return json_path, md_path

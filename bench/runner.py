@@ -1,0 +1,251 @@
+"""`python -m bench [scenario]`: MedHub against the baseline, on one fresh embedded database.
+
+Per run: a temporary DATA_DIR; `medhub serve` on it (which initialises and
+migrates the embedded PostgreSQL); the baseline on the same database as the
+application role; then, per scenario, interleaved rounds of load from a
+separate process (medhub, baseline, medhub, baseline, ...). Everything started
+is stopped, and the directory removed, however the run ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from bench import REPO_ROOT, RESULTS_DIR
+from bench.driver import MAX_CONNECTIONS, MAX_DURATION_S
+from bench.load import LoadError, LoadResult, LoadSettings, resolve_driver, run_load
+from bench.report import Round, RunInfo, ScenarioReport, markdown, write_results
+from bench.scenarios import SCENARIOS, TARGETS, RequestSpec, Scenario, SetupContext
+from bench.services import (
+    BASELINE_READY_TIMEOUT_S,
+    BASELINE_STOP_TIMEOUT_S,
+    MEDHUB_READY_TIMEOUT_S,
+    MEDHUB_STOP_TIMEOUT_S,
+    Service,
+    ServiceError,
+    admin_database_url,
+    app_database_url,
+    request_status,
+    start_baseline,
+    start_medhub,
+    stop_orphaned_postgres,
+    stop_service,
+    wait_ready,
+)
+
+MAX_ROUNDS = 20
+
+
+class ScenarioError(Exception):
+    """A scenario's request does not get its expected answer before any load is sent."""
+
+
+def _progress(message: str) -> None:
+    # stderr, so stdout carries only the markdown tables.
+    print(message, file=sys.stderr, flush=True)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark MedHub against a minimal Starlette + psycopg baseline.",
+    )
+    parser.add_argument(
+        "scenario",
+        nargs="?",
+        default="all",
+        choices=[*SCENARIOS, "all"],
+        help="Scenario to run (default: all)",
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="Measured seconds per round")
+    parser.add_argument("--warmup", type=float, default=2.0, help="Unmeasured seconds before each")
+    parser.add_argument("--connections", type=int, default=64, help="Concurrent connections")
+    parser.add_argument("--rounds", type=int, default=2, help="Rounds per target (median shown)")
+    parser.add_argument("--driver", choices=["auto", "wrk", "httpx"], default="auto")
+    parser.add_argument(
+        "--wrk-threads",
+        type=int,
+        default=1,
+        help="wrk threads (default 1: on 2 cores one thread out-runs a one-worker server "
+        "and leaves the other core to it and PostgreSQL)",
+    )
+    args = parser.parse_args(argv)
+    if not 0 < args.duration <= MAX_DURATION_S or not 0 <= args.warmup <= MAX_DURATION_S:
+        parser.error(f"--duration and --warmup must be at most {MAX_DURATION_S:.0f} s")
+    if not 1 <= args.connections <= MAX_CONNECTIONS:
+        parser.error(f"--connections must be between 1 and {MAX_CONNECTIONS}")
+    if not 1 <= args.rounds <= MAX_ROUNDS:
+        parser.error(f"--rounds must be between 1 and {MAX_ROUNDS}")
+    if args.wrk_threads < 1:
+        parser.error("--wrk-threads must be at least 1")
+    return args
+
+
+def _commit() -> str | None:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        changes = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{head}+dirty" if changes else head
+
+
+def _prepare_requests(
+    scenario: Scenario, services: dict[str, Service], data_dir: Path
+) -> dict[str, RequestSpec]:
+    """Run the setup hook for each target, then check each answers as expected once."""
+    state: dict[str, object] = {}
+    requests: dict[str, RequestSpec] = {}
+    for target in TARGETS:
+        service = services[target]
+        spec = scenario.request()
+        if scenario.setup is not None:
+            context = SetupContext(
+                target=target,
+                base_url=service.base_url,
+                admin_database_url=admin_database_url(data_dir),
+                app_database_url=app_database_url(data_dir),
+                data_dir=data_dir,
+                request=spec,
+                state=state,
+            )
+            spec = scenario.setup(context) or spec
+        status = request_status(service.port, spec)
+        if status != spec.expect_status:
+            raise ScenarioError(
+                f"{target} answered {spec.method} {spec.path} with {status}, "
+                f"expected {spec.expect_status}:\n{service.log_tail()}"
+            )
+        requests[target] = spec
+    return requests
+
+
+def _describe(result: LoadResult) -> str:
+    def ms(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.2f}"
+
+    return (
+        f"{result.rps:,.1f} req/s, p50 {ms(result.p50_ms)} ms, p95 {ms(result.p95_ms)} ms, "
+        f"p99 {ms(result.p99_ms)} ms, {result.errors} errors"
+    )
+
+
+def run_scenario(
+    name: str,
+    scenario: Scenario,
+    services: dict[str, Service],
+    data_dir: Path,
+    *,
+    settings: LoadSettings,
+    rounds: int,
+) -> ScenarioReport:
+    requests = _prepare_requests(scenario, services, data_dir)
+    report = ScenarioReport(
+        name=name, description=scenario.description, method=scenario.method, path=scenario.path
+    )
+    # Interleaved, so drift over the run (thermal, caches, autovacuum) hits both targets alike.
+    for number in range(1, rounds + 1):
+        for target in TARGETS:
+            result = run_load(services[target].base_url, requests[target], settings)
+            report.rounds.append(Round(target=target, number=number, result=result))
+            _progress(f"[{name}] round {number}/{rounds} {target}: {_describe(result)}")
+    return report
+
+
+def _start_services(stack: ExitStack, data_dir: Path) -> dict[str, Service]:
+    log_dir = data_dir / "logs"
+    log_dir.mkdir()
+    # Callbacks run last-registered first: baseline, then medhub (which stops the
+    # embedded PostgreSQL), then the safety net for a PostgreSQL left running.
+    stack.callback(stop_orphaned_postgres, data_dir)
+    medhub = start_medhub(data_dir, log_dir)
+    stack.callback(stop_service, medhub, MEDHUB_STOP_TIMEOUT_S)
+    _progress(f"medhub: starting on {medhub.base_url} (DATA_DIR={data_dir})")
+    seconds = wait_ready(medhub, MEDHUB_READY_TIMEOUT_S)
+    _progress(f"medhub: ready after {seconds:.1f} s")
+    baseline = start_baseline(data_dir, log_dir)
+    stack.callback(stop_service, baseline, BASELINE_STOP_TIMEOUT_S)
+    seconds = wait_ready(baseline, BASELINE_READY_TIMEOUT_S)
+    _progress(f"baseline: ready on {baseline.base_url} after {seconds:.1f} s")
+    return {"medhub": medhub, "baseline": baseline}
+
+
+def run(names: list[str], settings: LoadSettings, rounds: int) -> list[ScenarioReport]:
+    data_dir = Path(tempfile.mkdtemp(prefix="medhub-bench-"))
+    try:
+        with ExitStack() as stack:
+            services = _start_services(stack, data_dir)
+            return [
+                run_scenario(
+                    name, SCENARIOS[name], services, data_dir, settings=settings, rounds=rounds
+                )
+                for name in names
+            ]
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM takes the same clean-up path as Ctrl-C.
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    started_at = datetime.now(UTC)
+    try:
+        settings = LoadSettings(
+            driver=resolve_driver(args.driver),
+            connections=args.connections,
+            duration=args.duration,
+            warmup=args.warmup,
+            wrk_threads=args.wrk_threads,
+        )
+        _progress(f"driver: {settings.driver}; scenarios: {', '.join(names)}")
+        reports = run(names, settings, args.rounds)
+    except KeyboardInterrupt:
+        _progress("bench: interrupted; servers stopped and the temporary directory removed")
+        return 130
+    except (ServiceError, ScenarioError, LoadError) as exc:
+        _progress(f"bench: {exc}")
+        return 1
+    info = RunInfo(
+        started_at=started_at,
+        settings=settings,
+        rounds=args.rounds,
+        cpus=os.cpu_count(),
+        python=platform.python_version(),
+        commit=_commit(),
+    )
+    print(markdown(info, reports))
+    json_path, md_path = write_results(RESULTS_DIR, info, reports)
+    _progress(f"results: {json_path.relative_to(REPO_ROOT)}, {md_path.relative_to(REPO_ROOT)}")
+    return 0
