@@ -137,6 +137,8 @@ def _settings_for(app_url: str, admin_url: str, data_dir: Path, **overrides: Any
         "DATABASE_STARTUP_TIMEOUT": 5.0,
         "JWT_SECRET": TEST_SECRET,
         "LOG_JSON": True,
+        # Limits are exercised by their own tests; elsewhere they would only add noise.
+        "RATE_LIMIT_ENABLED": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -187,3 +189,10 @@ def admin_sql(database_urls: DatabaseUrls) -> Callable[..., list[tuple[Any, ...]
             return cursor.fetchall() if cursor.description else []
 
     return run
+
+
+@pytest.fixture
+def factory(app: FastAPI, client: httpx.AsyncClient) -> Any:
+    from tests.factories import Factory  # noqa: PLC0415
+
+    return Factory(app, client)

@@ -7,10 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from medhub import __version__
+from medhub.auth.router import router as auth_router
+from medhub.auth.runtime import build_runtime
+from medhub.authz.dependencies import api_rate_limit
 from medhub.config import ConfigurationError, Settings, get_settings
 from medhub.health.router import router as health_router
 from medhub.kit.db import Database
@@ -21,12 +24,16 @@ from medhub.kit.logging import configure_logging
 from medhub.kit.metrics import Metrics
 from medhub.kit.middleware import RequestContextMiddleware
 from medhub.kit.provision import check_app_role, prepare_database, wait_for_database
+from medhub.kit.ratelimit import RateLimiter
+from medhub.users.router import router as users_router
 
 log = structlog.get_logger(__name__)
 
 API_PREFIX = "/api/v1"
 
 TAGS = [
+    {"name": "auth", "description": "Accounts, login sessions, tokens, password recovery, OTP"},
+    {"name": "users", "description": "Your profile, addresses and statistics"},
     {"name": "meta", "description": "What this service is"},
     {"name": "operations", "description": "Health, readiness and metrics"},
 ]
@@ -96,18 +103,24 @@ def create_app(
     app.state.metrics = metrics
     app.state.database = database or _database_for(settings)
     app.state.check_database_on_start = check_database_on_start
+    runtime = build_runtime(settings)
+    app.state.auth_runtime = runtime
+    app.state.token_codec = runtime.codec
+    app.state.rate_limiter = RateLimiter(settings)
     # Late-bound: in embedded mode the database is created by the lifespan.
     metrics.add_pool_gauges(lambda: app.state.database.pool_status())  # noqa: PLW0108
 
     install_error_handlers(app)
     install_docs(app)
 
-    api = APIRouter(prefix=API_PREFIX)
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(api_rate_limit)])
 
     @api.get("", response_model=Envelope[dict[str, str]], tags=["meta"], summary="Service index")
     async def index() -> JSONResponse:
         return ok({"name": "MedHub", "version": __version__, "docs": "/docs"})
 
+    api.include_router(auth_router)
+    api.include_router(users_router)
     app.include_router(api)
     app.include_router(health_router)
 
@@ -138,6 +151,7 @@ def create_app(
         RequestContextMiddleware,
         metrics=metrics,
         max_body_size=settings.MAX_BODY_SIZE,
+        trusted_proxies=settings.TRUSTED_PROXIES,
         hsts=True,
     )
     return app

@@ -94,8 +94,8 @@ def serve(
         reload=reload,
         access_log=False,
         log_config=None,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.FORWARDED_ALLOW_IPS,
+        # MedHub resolves the client address itself (TRUSTED_PROXIES), per request.
+        proxy_headers=False,
         timeout_graceful_shutdown=30,
         lifespan="on",
     )

@@ -56,11 +56,53 @@ class Settings(BaseSettings):
 
     JWT_SECRET: str | None = None
 
-    FORWARDED_ALLOW_IPS: str = "127.0.0.1"
+    # Peers whose X-Forwarded-For is believed (IPs or CIDRs); everyone else's is ignored.
+    TRUSTED_PROXIES: Annotated[list[str], NoDecode] = Field(default_factory=list)
     CORS_ORIGINS: Annotated[list[str], NoDecode] = Field(default_factory=list)
     MAX_BODY_SIZE: int = Field(default=10 * 1024 * 1024, ge=1024)
 
-    @field_validator("CORS_ORIGINS", mode="before")
+    JWT_PREVIOUS_SECRETS: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    ACCESS_TOKEN_TTL_MINUTES: int = Field(default=15, ge=1, le=1440)
+    REFRESH_TOKEN_TTL_DAYS: int = Field(default=7, ge=1, le=90)
+    COOKIE_SECURE: bool | None = None
+    COOKIE_DOMAIN: str | None = None
+
+    PASSWORD_HASH_MEMORY_KIB: int = Field(default=19456, ge=8192)
+    PASSWORD_HASH_ITERATIONS: int = Field(default=2, ge=1)
+    PASSWORD_HASH_PARALLELISM: int = Field(default=1, ge=1)
+    PASSWORD_HASH_WORKERS: int = Field(default=2, ge=1, le=64)
+    PASSWORD_HISTORY: int = Field(default=5, ge=0, le=24)
+    LOGIN_MAX_FAILURES: int = Field(default=5, ge=1)
+    LOCKOUT_MINUTES: int = Field(default=15, ge=1)
+    EMAIL_VERIFICATION_TTL_HOURS: int = Field(default=48, ge=1)
+    PASSWORD_RESET_TTL_MINUTES: int = Field(default=60, ge=5)
+    OTP_TTL_MINUTES: int = Field(default=10, ge=1)
+    OTP_MAX_ATTEMPTS: int = Field(default=5, ge=1)
+
+    RATE_LIMIT_ENABLED: bool = True
+    RATE_LIMIT_GLOBAL: str = "100/minute"
+    RATE_LIMIT_ANONYMOUS: str = "10/minute"
+    RATE_LIMIT_LOGIN: str = "5/15minutes"
+    RATE_LIMIT_REGISTER: str = "3/hour"
+    RATE_LIMIT_PASSWORD_RESET: str = "3/hour"  # noqa: S105 - a rate, not a password
+    RATE_LIMIT_OTP: str = "3/5minutes"
+    RATE_LIMIT_ROLES: dict[str, str] = Field(
+        default_factory=lambda: {
+            "super_admin": "100/minute",
+            "admin": "100/minute",
+            "doctor": "50/minute",
+            "pharmacist": "30/minute",
+            "patient": "20/minute",
+            "sales": "50/minute",
+            "customer": "30/minute",
+            "distributor": "50/minute",
+        }
+    )
+
+    EMAIL_BACKEND: str = "console"
+    FROM_EMAIL: str = "MedHub <noreply@medhub.local>"
+
+    @field_validator("CORS_ORIGINS", "TRUSTED_PROXIES", "JWT_PREVIOUS_SECRETS", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         # Accept both a JSON list and the friendlier comma-separated form.
@@ -82,6 +124,10 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.ENV is Environment.production
+
+    @property
+    def cookie_secure(self) -> bool:
+        return self.is_production if self.COOKIE_SECURE is None else self.COOKIE_SECURE
 
     @property
     def uses_embedded_database(self) -> bool:

@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from medhub.config import Settings
+from medhub.kit.email import MAILER_KEY, Mailer
+from medhub.kit.errors import AppError
 
 DRIVER = "postgresql+psycopg"
 
@@ -56,23 +58,46 @@ def make_engine(url: str | URL, settings: Settings, *, pool_size: int | None = N
 class Database:
     """The engines of one process: the primary, and a read replica when configured."""
 
-    def __init__(self, settings: Settings, url: str | URL, read_url: str | URL | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        url: str | URL,
+        read_url: str | URL | None = None,
+        *,
+        mailer: Mailer | None = None,
+    ):
         self.settings = settings
         self.url = libpq_url(url)
         self.engine = make_engine(url, settings)
         self.read_engine = make_engine(read_url, settings) if read_url else self.engine
+        self.mailer = mailer or Mailer(settings)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self.read_sessionmaker = async_sessionmaker(
             self.read_engine, expire_on_commit=False, autoflush=False
         )
 
+    def session(self, *, read_only: bool = False) -> AsyncSession:
+        """A new session; it carries the mailer so queued email goes out after its commit.
+
+        (Set per session: a sessionmaker's `info` dict would be shared by all of them.)
+        """
+        session = (self.read_sessionmaker if read_only else self.sessionmaker)()
+        session.info[MAILER_KEY] = self.mailer
+        return session
+
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
         """A session that commits once at the end, or rolls back if the block raises."""
-        async with self.sessionmaker() as session:
+        async with self.session() as session:
             try:
                 yield session
                 await session.commit()
+            except AppError as exc:
+                if exc.persist_changes:
+                    await session.commit()
+                else:
+                    await session.rollback()
+                raise
             except BaseException:
                 await session.rollback()
                 raise
@@ -108,7 +133,7 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
     # Read-only work on the replica (or the primary when there is none); nothing to commit.
-    async with get_database(request).read_sessionmaker() as session:
+    async with get_database(request).session(read_only=True) as session:
         yield session
 
 

@@ -23,6 +23,9 @@ class AppError(Exception):
     code: ClassVar[str] = "INTERNAL_ERROR"
     status_code: ClassVar[int] = 500
     default_message: ClassVar[str] = "Internal server error"
+    # Most errors undo the request's writes. A few must keep them while still
+    # failing the request: a failed login counts towards the lockout and is audited.
+    persist_changes: ClassVar[bool] = False
 
     def __init__(
         self,

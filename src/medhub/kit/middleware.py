@@ -10,9 +10,11 @@ One pure-ASGI middleware (no per-request task, no body buffering) that:
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -20,7 +22,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from medhub.kit.context import request_id_var, user_id_var
+from medhub.kit.context import client_ip_var, request_id_var, user_agent_var, user_id_var
 from medhub.kit.envelope import error_response
 from medhub.kit.errors import PayloadTooLarge
 from medhub.kit.metrics import Metrics
@@ -55,6 +57,15 @@ class BodyTooLarge(HTTPException):
 
 
 def route_template(scope: Scope) -> str:
+    # Routers included into routers are resolved lazily by FastAPI, and scope["route"]
+    # then holds the inner route with its own path only; the full template (with the
+    # parents' prefixes) is on FastAPI's effective route context.
+    fastapi_scope = scope.get("fastapi")
+    if isinstance(fastapi_scope, dict):
+        context = fastapi_scope.get("effective_route_context")
+        full = getattr(context, "path_format", None)
+        if isinstance(full, str) and full:
+            return full
     route = scope.get("route")
     path = getattr(route, "path", None)
     if isinstance(path, str):
@@ -64,11 +75,18 @@ def route_template(scope: Scope) -> str:
 
 class RequestContextMiddleware:
     def __init__(
-        self, app: ASGIApp, *, metrics: Metrics, max_body_size: int, hsts: bool = True
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        max_body_size: int,
+        trusted_proxies: Sequence[str] = (),
+        hsts: bool = True,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_size = max_body_size
+        self.trusted_proxies = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
         self.hsts = hsts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0915
@@ -80,7 +98,12 @@ class RequestContextMiddleware:
         request_id = incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         rid_token = request_id_var.set(request_id)
         uid_token = user_id_var.set(None)
-        scope.setdefault("state", {})["request_id"] = request_id
+        client_ip = self.client_ip(scope)
+        ip_token = client_ip_var.set(client_ip)
+        ua_token = user_agent_var.set((_header(scope, b"user-agent") or "")[:500] or None)
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["client_ip"] = client_ip
         started_at = time.perf_counter()
         status_code = 500
         response_started = False
@@ -102,6 +125,11 @@ class RequestContextMiddleware:
                         del headers["cache-control"]
                 if self.hsts:
                     headers.setdefault("strict-transport-security", HSTS)
+                rate = state.get("rate_limit")
+                if rate is not None:
+                    headers["x-ratelimit-limit"] = str(rate.limit)
+                    headers["x-ratelimit-remaining"] = str(rate.remaining)
+                    headers["x-ratelimit-reset"] = str(rate.reset_at)
             await send(message)
 
         received = 0
@@ -156,8 +184,37 @@ class RequestContextMiddleware:
                 user_id=_state(scope).get("user_id") or user_id_var.get(),
                 client=(scope.get("client") or (None,))[0],
             )
+            user_agent_var.reset(ua_token)
+            client_ip_var.reset(ip_token)
             user_id_var.reset(uid_token)
             request_id_var.reset(rid_token)
+
+    def client_ip(self, scope: Scope) -> str | None:
+        """The peer address, or the forwarded one when the peer is a trusted proxy.
+
+        X-Forwarded-For is read right to left, skipping our own proxies: the first
+        address not in TRUSTED_PROXIES is the client (anything left of it is
+        client-supplied and could be forged).
+        """
+        client = scope.get("client")
+        peer: str | None = str(client[0]) if client else None
+        if not self.trusted_proxies or peer is None or not self._trusted(peer):
+            return peer
+        forwarded = _header(scope, b"x-forwarded-for")
+        if not forwarded:
+            return peer
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        for hop in reversed(hops):
+            if not self._trusted(hop):
+                return hop
+        return hops[0] if hops else peer
+
+    def _trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.trusted_proxies)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

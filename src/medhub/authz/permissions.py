@@ -1,0 +1,79 @@
+"""The permission table: which role may perform which action. Deny by default.
+
+The MedPharm matrix is the floor (products read by all, written by admins; orders
+created by every commercial role, seen in full by admin and sales; inquiries in
+full by admin and sales; users managed by admins). Later domains add their rows
+here, not `if role == ...` in routers. "Own only" rules (a customer sees their own
+orders) are not actions: they are scoping in the domain's repository.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from medhub.models.identity import Role
+
+
+class Action(StrEnum):
+    PRODUCTS_READ = "products.read"
+    PRODUCTS_WRITE = "products.write"
+    ORDERS_CREATE = "orders.create"
+    ORDERS_READ_ALL = "orders.read_all"
+    INQUIRIES_READ_ALL = "inquiries.read_all"
+    USERS_MANAGE = "users.manage"
+    TENANTS_MANAGE = "tenants.manage"
+    API_KEYS_MANAGE = "api_keys.manage"
+    ACTIVITY_LOGS_READ = "activity_logs.read"
+
+
+Y, N = True, False
+
+# Columns, in this order:
+ROLES = (
+    Role.super_admin,
+    Role.admin,
+    Role.sales,
+    Role.customer,
+    Role.distributor,
+    Role.doctor,
+    Role.pharmacist,
+    Role.patient,
+)
+
+# fmt: off
+MATRIX: dict[Action, tuple[bool, ...]] = {
+    #                             super  admin  sales  cust   distr  doctor pharm  patient
+    Action.PRODUCTS_READ:        (Y,     Y,     Y,     Y,     Y,     Y,     Y,     Y),
+    Action.PRODUCTS_WRITE:       (Y,     Y,     N,     N,     N,     N,     N,     N),
+    Action.ORDERS_CREATE:        (N,     Y,     Y,     Y,     Y,     N,     Y,     N),
+    Action.ORDERS_READ_ALL:      (Y,     Y,     Y,     N,     N,     N,     N,     N),
+    Action.INQUIRIES_READ_ALL:   (Y,     Y,     Y,     N,     N,     N,     N,     N),
+    Action.USERS_MANAGE:         (Y,     Y,     N,     N,     N,     N,     N,     N),
+    Action.TENANTS_MANAGE:       (Y,     N,     N,     N,     N,     N,     N,     N),
+    Action.API_KEYS_MANAGE:      (N,     Y,     N,     N,     N,     N,     N,     N),
+    Action.ACTIVITY_LOGS_READ:   (Y,     Y,     N,     N,     N,     N,     N,     N),
+}
+# fmt: on
+
+PERMISSIONS: dict[Role, frozenset[Action]] = {
+    role: frozenset(action for action, row in MATRIX.items() if row[column])
+    for column, role in enumerate(ROLES)
+}
+
+
+def can(role: str, action: Action) -> bool:
+    try:
+        return action in PERMISSIONS[Role(role)]
+    except ValueError:
+        return False
+
+
+def render_table() -> str:
+    """The table as markdown (for docs and release notes)."""
+    header = "| action | " + " | ".join(r.value for r in ROLES) + " |"
+    rule = "|---" * (len(ROLES) + 1) + "|"
+    rows = [
+        f"| {action.value} | " + " | ".join("✓" if v else "✗" for v in row) + " |"
+        for action, row in MATRIX.items()
+    ]
+    return "\n".join([header, rule, *rows])
