@@ -79,23 +79,29 @@ def admin_server_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def template_database(admin_server_url: str) -> str:
-    """The migrated template every test database is copied from."""
+def template_database(admin_server_url: str) -> Iterator[str]:
+    """The migrated template every test database is copied from.
+
+    Named per test session, so several sessions on one server (a developer's run
+    beside CI's) never rebuild each other's template.
+    """
     configured = make_url(admin_server_url).database
-    name = (
-        configured
-        if os.environ.get("TEST_DATABASE_URL") and configured not in (None, "postgres")
-        else "medhub_test_template"
+    reuse_configured = bool(os.environ.get("TEST_DATABASE_URL")) and configured not in (
+        None,
+        "postgres",
     )
-    assert name is not None
-    if name == "medhub_test_template":
-        _drop_database(admin_server_url, name)  # always rebuilt from the current migrations
+    name = configured if reuse_configured and configured else f"medhub_tpl_{os.getpid()}"
+    if not reuse_configured:
+        _drop_database(admin_server_url, name)
     ensure_database(admin_server_url, name)
     admin = database_url_with(admin_server_url, name)
     ensure_app_role(admin, APP_ROLE)
-    target = DatabaseTarget(app_url=app_url_for(admin, APP_ROLE), admin_url=admin)
-    upgrade_schema(target)
-    return name
+    upgrade_schema(DatabaseTarget(app_url=app_url_for(admin, APP_ROLE), admin_url=admin))
+    try:
+        yield name
+    finally:
+        if not reuse_configured:
+            _drop_database(admin_server_url, name)
 
 
 def _drop_database(admin_server_url: str, name: str) -> None:

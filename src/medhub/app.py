@@ -11,6 +11,8 @@ from fastapi import APIRouter, Depends, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from medhub import __version__
+from medhub.apikeys.router import router as apikeys_router
+from medhub.audit.router import router as audit_router
 from medhub.auth.router import router as auth_router
 from medhub.auth.runtime import build_runtime
 from medhub.authz.dependencies import api_rate_limit
@@ -25,6 +27,7 @@ from medhub.kit.metrics import Metrics
 from medhub.kit.middleware import RequestContextMiddleware
 from medhub.kit.provision import check_app_role, prepare_database, wait_for_database
 from medhub.kit.ratelimit import RateLimiter
+from medhub.organizations.router import router as organizations_router
 from medhub.users.router import router as users_router
 
 log = structlog.get_logger(__name__)
@@ -34,6 +37,8 @@ API_PREFIX = "/api/v1"
 TAGS = [
     {"name": "auth", "description": "Accounts, login sessions, tokens, password recovery, OTP"},
     {"name": "users", "description": "Your profile, addresses and statistics"},
+    {"name": "admin", "description": "Tenants, organization members and the activity log"},
+    {"name": "api-keys", "description": "Keys for third-party access to an organization"},
     {"name": "meta", "description": "What this service is"},
     {"name": "operations", "description": "Health, readiness and metrics"},
 ]
@@ -121,6 +126,9 @@ def create_app(
 
     api.include_router(auth_router)
     api.include_router(users_router)
+    api.include_router(organizations_router)
+    api.include_router(audit_router)
+    api.include_router(apikeys_router)
     app.include_router(api)
     app.include_router(health_router)
 

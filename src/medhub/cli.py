@@ -20,10 +20,13 @@ from medhub.kit.provision import (
     upgrade_schema,
     wait_for_database,
 )
+from medhub.organizations.cli import tenants_app, users_app
 
 app = typer.Typer(help="MedHub healthcare-platform backend", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema: upgrade, current, revision", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(users_app, name="users")
 
 
 def _fail(message: str) -> None:

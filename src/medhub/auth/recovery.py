@@ -13,10 +13,11 @@ from medhub.auth.repository import OneTimeTokenRepository, SessionRepository
 from medhub.auth.runtime import AuthRuntime
 from medhub.auth.schemas import OtpPurpose, ResetPasswordRequest
 from medhub.authz.principal import Principal
+from medhub.kit.db import release_connection
 from medhub.kit.email import queue_email
 from medhub.kit.errors import ErrorDetail, ValidationFailed
 from medhub.kit.security import digest, keyed_digest, new_otp, new_secret
-from medhub.kit.tenancy import set_system_context
+from medhub.kit.tenancy import set_system_context, set_tenant_context
 from medhub.models.identity import OneTimeToken, User
 from medhub.users import service as users
 
@@ -130,7 +131,14 @@ async def forgot_password(session: AsyncSession, runtime: AuthRuntime, email: st
 
 
 async def _check_otp(
-    session: AsyncSession, runtime: AuthRuntime, user: User, *, purpose: str, code: str, field: str
+    session: AsyncSession,
+    runtime: AuthRuntime,
+    user: User,
+    *,
+    purpose: str,
+    code: str,
+    field: str,
+    consume: bool = True,
 ) -> OneTimeToken:
     """A code is tried at most OTP_MAX_ATTEMPTS times, then it is dead."""
     repository = OneTimeTokenRepository(session)
@@ -143,38 +151,51 @@ async def _check_otp(
         if stored.attempts >= runtime.settings.OTP_MAX_ATTEMPTS:
             stored.used_at = datetime.now(UTC)
         raise invalid
-    stored.used_at = datetime.now(UTC)
+    if consume:
+        stored.used_at = datetime.now(UTC)
     return stored
 
 
 async def reset_password(
     session: AsyncSession, runtime: AuthRuntime, data: ResetPasswordRequest
 ) -> None:
+    settings = runtime.settings
     await set_system_context(session)
     repository = OneTimeTokenRepository(session)
     if data.token is not None:
         stored = await repository.live_by_hash(RESET_LINK, digest(data.token))
+        field = "token"
         if stored is None:
             raise InvalidOneTimeToken(
-                details=[ErrorDetail(field="token", message="invalid or expired")]
+                details=[ErrorDetail(field=field, message="invalid or expired")]
             )
-        stored.used_at = datetime.now(UTC)
-        user = await users.lock_user(session, stored.user_id)
     else:
+        field = "otp"
         found = await users.find_by_email(session, str(data.email))
         if found is None:
             raise InvalidOneTimeToken(
-                details=[ErrorDetail(field="otp", message="invalid or expired")]
+                details=[ErrorDetail(field=field, message="invalid or expired")]
             )
-        user = await users.lock_user(session, found.id)
-        await _check_otp(session, runtime, user, purpose=RESET_OTP, code=str(data.otp), field="otp")
-    await users.set_password(
-        session,
-        runtime.hasher,
-        user,
-        data.new_password,
-        history_size=runtime.settings.PASSWORD_HISTORY,
+        stored = await _check_otp(
+            session,
+            runtime,
+            found,
+            purpose=RESET_OTP,
+            code=str(data.otp),
+            field=field,
+            consume=False,
+        )
+    proof_id, user_id = stored.id, stored.user_id
+    state = await users.password_state(session, user_id, history_size=settings.PASSWORD_HISTORY)
+    await release_connection(session)
+    new_hash = await users.hash_new_password(
+        runtime.hasher, state, data.new_password, history_size=settings.PASSWORD_HISTORY
     )
+    await set_system_context(session)
+    # The proof is spent only now, atomically: a concurrent reset with the same proof loses.
+    if not await repository.consume(proof_id):
+        raise InvalidOneTimeToken(details=[ErrorDetail(field=field, message="invalid or expired")])
+    user = await users.store_password(session, user_id, new_hash)
     # Both proofs die together, and so does every session: whoever had the old
     # password is logged out everywhere.
     now = datetime.now(UTC)
@@ -193,23 +214,34 @@ async def reset_password(
 async def change_password(
     session: AsyncSession, runtime: AuthRuntime, principal: Principal, current: str, new: str
 ) -> None:
-    user = await users.lock_user(session, principal.require_user_id())
-    valid, _ = await runtime.hasher.verify(current, user.password_hash)
-    if not valid:
+    settings = runtime.settings
+    user_id = principal.require_user_id()
+    state = await users.password_state(session, user_id, history_size=settings.PASSWORD_HISTORY)
+    await release_connection(session)
+    valid, _ = await runtime.hasher.verify(current, state.password_hash)
+    new_hash = (
+        await users.hash_new_password(
+            runtime.hasher, state, new, history_size=settings.PASSWORD_HISTORY
+        )
+        if valid
+        else None
+    )
+    await set_tenant_context(
+        session, user_id=user_id, organization_id=principal.organization_id, role=principal.role
+    )
+    if new_hash is None:
         audit.record(session, "password_change_failed", actor=principal)
         raise InvalidCredentials(
             "The current password is wrong",
             details=[ErrorDetail(field="current_password", message="is incorrect")],
         )
-    await users.set_password(
-        session, runtime.hasher, user, new, history_size=runtime.settings.PASSWORD_HISTORY
-    )
+    await users.store_password(session, user_id, new_hash)
     # Other devices must log in again; this one stays.
     await SessionRepository(session).revoke_all(
-        user.id, "password_changed", keep=principal.session_id
+        user_id, "password_changed", keep=principal.session_id
     )
     audit.record(
-        session, "password_changed", actor=principal, entity_type="user", entity_id=user.id
+        session, "password_changed", actor=principal, entity_type="user", entity_id=user_id
     )
 
 

@@ -104,6 +104,19 @@ class OneTimeTokenRepository(Repository[OneTimeToken]):
         )
         return result.scalar_one_or_none()
 
+    async def consume(self, token_id: uuid.UUID) -> bool:
+        """Spend a live token, atomically: of two concurrent uses, exactly one wins."""
+        result: Any = await self.session.execute(
+            update(OneTimeToken)
+            .where(
+                OneTimeToken.id == token_id,
+                OneTimeToken.used_at.is_(None),
+                OneTimeToken.expires_at > func.now(),
+            )
+            .values(used_at=func.now())
+        )
+        return bool(result.rowcount)
+
     async def retire(self, user_id: uuid.UUID, purpose: str, now: datetime) -> None:
         """A new code or link replaces the old ones of the same purpose."""
         await self.session.execute(

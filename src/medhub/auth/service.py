@@ -24,6 +24,7 @@ from medhub.auth.schemas import RegisterRequest
 from medhub.authz.dependencies import csrf_token_for
 from medhub.authz.principal import Principal
 from medhub.kit.context import current_client
+from medhub.kit.db import release_connection
 from medhub.kit.email import queue_email
 from medhub.kit.errors import NotFound, PermissionDenied
 from medhub.kit.security import digest, new_secret
@@ -98,14 +99,33 @@ async def _ensure_may_log_in(session: AsyncSession, user: User) -> None:
             raise AccountDisabled("Your organization's account is suspended")
 
 
+@dataclass(frozen=True)
+class _Candidate:
+    id: uuid.UUID
+    password_hash: str
+    locked_until: datetime | None
+
+
 async def login(
     session: AsyncSession, runtime: AuthRuntime, *, email: str, password: str, cookies: bool
 ) -> IssuedTokens:
     settings = runtime.settings
     await set_system_context(session)
-    user = await users.find_by_email(session, email)
+    found = await users.find_by_email(session, email)
+    candidate = _Candidate(found.id, found.password_hash, found.locked_until) if found else None
+    await release_connection(session)
+    # Unknown emails are checked against a dummy hash, and locked accounts are checked
+    # too: every answer costs one hash, so timing tells nothing about the account.
+    valid, upgraded_hash = await runtime.hasher.verify(
+        password, candidate.password_hash if candidate else None
+    )
+    await set_system_context(session)
     now = datetime.now(UTC)
-    if user is not None and user.locked_until is not None and user.locked_until > now:
+    if candidate is None:
+        audit.record(session, "login_failed", metadata={"email": email, "reason": "unknown"})
+        raise InvalidCredentials()
+    user = await users.lock_user(session, candidate.id)
+    if user.locked_until is not None and user.locked_until > now:
         audit.record(
             session,
             "login_blocked",
@@ -114,45 +134,41 @@ async def login(
             metadata={"reason": "locked"},
         )
         raise AccountLocked(user.locked_until)
-    # Unknown emails are checked against a dummy hash: same work, same timing.
-    valid, upgraded_hash = await runtime.hasher.verify(
-        password, user.password_hash if user else None
-    )
     if not valid:
-        if user is None:
-            audit.record(session, "login_failed", metadata={"email": email, "reason": "unknown"})
-            raise InvalidCredentials()
-        locked = await users.lock_user(session, user.id)
-        locked.failed_login_count += 1
-        reason = "wrong_password"
-        if locked.failed_login_count >= settings.LOGIN_MAX_FAILURES:
-            locked.locked_until = now + timedelta(minutes=settings.LOCKOUT_MINUTES)
-            locked.failed_login_count = 0
-            reason = "locked"
+        user.failed_login_count += 1
+        if user.failed_login_count >= settings.LOGIN_MAX_FAILURES:
+            until = now + timedelta(minutes=settings.LOCKOUT_MINUTES)
+            user.locked_until = until
+            user.failed_login_count = 0
             audit.record(
                 session,
                 "account_locked",
                 user_id=user.id,
                 organization_id=user.organization_id,
-                metadata={"until": locked.locked_until.isoformat()},
+                metadata={"until": until.isoformat()},
             )
+            audit.record(
+                session,
+                "login_failed",
+                user_id=user.id,
+                organization_id=user.organization_id,
+                metadata={"reason": "locked"},
+            )
+            raise AccountLocked(until)
         audit.record(
             session,
             "login_failed",
             user_id=user.id,
             organization_id=user.organization_id,
-            metadata={"reason": reason},
+            metadata={"reason": "wrong_password"},
         )
-        if reason == "locked":
-            raise AccountLocked(locked.locked_until or now)
         raise InvalidCredentials()
 
-    assert user is not None
     await _ensure_may_log_in(session, user)
     user.failed_login_count = 0
     user.locked_until = None
     user.last_login = now
-    if upgraded_hash is not None:
+    if upgraded_hash is not None and user.password_hash == candidate.password_hash:
         user.password_hash = upgraded_hash  # legacy bcrypt (or weaker argon2) → current argon2id
     tokens = await _open_session(session, runtime, user, cookies=cookies)
     await set_tenant_context(
@@ -286,6 +302,11 @@ async def revoke_session(
     audit.record(
         session, "session_revoked", actor=principal, entity_type="session", entity_id=session_id
     )
+
+
+async def revoke_all_sessions_of(session: AsyncSession, user_id: uuid.UUID, reason: str) -> int:
+    """End every login of a user an admin deactivated: their refresh tokens die now."""
+    return await SessionRepository(session).revoke_all(user_id, reason)
 
 
 async def revoke_all_sessions(session: AsyncSession, principal: Principal) -> int:

@@ -73,12 +73,14 @@ async def _from_access_token(
     row = (
         await session.execute(_AUTH_CONTEXT, {"sid": claims.session_id, "uid": claims.user_id})
     ).one_or_none()
+    # Account and organization first: their messages say why better than "session ended"
+    # (deactivating a user also ends their sessions).
+    if row is not None and not row.user_active:
+        raise AuthenticationFailed("This account has been deactivated")
+    if row is not None and not row.org_active:
+        raise AuthenticationFailed("This account's organization is suspended")
     if row is None or not row.session_ok:
         raise AuthenticationFailed("This session has ended; please log in again")
-    if not row.user_active:
-        raise AuthenticationFailed("This account has been deactivated")
-    if not row.org_active:
-        raise AuthenticationFailed("This account's organization is suspended")
     if method is AuthMethod.cookie and request.method not in SAFE_METHODS:
         settings: Settings = request.app.state.settings
         expected = csrf_token_for(settings.jwt_secret(), claims.session_id)

@@ -121,6 +121,18 @@ class Database:
             await self.read_engine.dispose()
 
 
+async def release_connection(session: AsyncSession) -> None:
+    """End the session's read-only transaction now, returning its connection to the pool.
+
+    For a slow step that needs no database (a password hash runs for tens of
+    milliseconds): holding a pooled connection in an open transaction meanwhile
+    would let a burst of logins drain the pool for every other request. Only call
+    it before the unit of work has written anything; transaction-local settings
+    (the tenant context) are gone afterwards and must be set again.
+    """
+    await session.rollback()
+
+
 def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database

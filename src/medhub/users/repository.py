@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, select, update
 
 from medhub.kit.repository import Repository
 from medhub.models.identity import Address, PasswordHistory, User
@@ -16,10 +16,6 @@ class UserRepository(Repository[User]):
     async def get_by_email(self, email: str) -> User | None:
         result = await self.session.execute(select(User).where(User.email == email))
         return result.scalar_one_or_none()
-
-    async def email_taken(self, email: str) -> bool:
-        result = await self.session.execute(select(User.id).where(User.email == email))
-        return result.first() is not None
 
     async def get_for_update(self, user_id: uuid.UUID) -> User | None:
         result = await self.session.execute(
@@ -35,41 +31,6 @@ class UserRepository(Repository[User]):
             .limit(count)
         )
         return result.scalars().all()
-
-    def in_organization_statement(
-        self,
-        organization_id: uuid.UUID | None,
-        *,
-        role: str | None = None,
-        is_active: bool | None = None,
-        search: str | None = None,
-    ) -> Select[Any]:
-        statement = select(User)
-        if organization_id is not None:
-            statement = statement.where(User.organization_id == organization_id)
-        if role:
-            statement = statement.where(User.role == role)
-        if is_active is not None:
-            statement = statement.where(User.is_active == is_active)
-        if search:
-            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            pattern = f"%{escaped}%"
-            statement = statement.where(
-                (User.email.ilike(pattern)) | (User.full_name.ilike(pattern))
-            )
-        return statement.order_by(User.created_at.desc(), User.id)
-
-    async def count_admins(self, organization_id: uuid.UUID) -> int:
-        result = await self.session.execute(
-            select(func.count())
-            .select_from(User)
-            .where(
-                User.organization_id == organization_id,
-                User.role == "admin",
-                User.is_active.is_(True),
-            )
-        )
-        return int(result.scalar_one())
 
 
 class AddressRepository(Repository[Address]):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medhub.audit import service as audit
@@ -40,26 +42,36 @@ async def create_user(
     is_approved: bool = True,
 ) -> User:
     check_password(password, user_inputs=[email, full_name])
-    repository = UserRepository(session)
-    if await repository.email_taken(email):
-        raise EmailTaken(details=[ErrorDetail(field="email", message="already registered")])
+    # Hash before touching the database, so no pooled connection waits on the CPU
+    # (and a taken email costs the same time as a free one).
     password_hash = await hasher.hash(password)
-    user = await repository.add(
-        User(
-            email=email,
-            password_hash=password_hash,
-            full_name=full_name,
-            role=role,
-            organization_id=organization_id,
-            company_name=company_name,
-            phone=phone,
-            is_verified=is_verified,
-            is_approved=is_approved,
-            is_active=True,
-            failed_login_count=0,
-            password_changed_at=datetime.now(UTC),
-        )
-    )
+    repository = UserRepository(session)
+    # The unique index decides, inside a savepoint: it sees every tenant's users
+    # (the caller's row-level security may not) and settles concurrent sign-ups.
+    try:
+        async with session.begin_nested():
+            user = await repository.add(
+                User(
+                    email=email,
+                    password_hash=password_hash,
+                    full_name=full_name,
+                    role=role,
+                    organization_id=organization_id,
+                    company_name=company_name,
+                    phone=phone,
+                    is_verified=is_verified,
+                    is_approved=is_approved,
+                    is_active=True,
+                    failed_login_count=0,
+                    password_changed_at=datetime.now(UTC),
+                )
+            )
+    except IntegrityError as exc:
+        if getattr(getattr(exc.orig, "diag", None), "constraint_name", None) == "uq_users_email":
+            raise EmailTaken(
+                details=[ErrorDetail(field="email", message="already registered")]
+            ) from exc
+        raise
     session.add(PasswordHistory(user_id=user.id, password_hash=password_hash))
     return user
 
@@ -83,19 +95,45 @@ async def lock_user(session: AsyncSession, user_id: uuid.UUID) -> User:
     return user
 
 
-async def set_password(
-    session: AsyncSession,
+@dataclass(frozen=True)
+class PasswordState:
+    """What a password change needs from the database, read before the slow hashing."""
+
+    user_id: uuid.UUID
+    email: str
+    full_name: str
+    password_hash: str
+    recent_hashes: Sequence[str]
+
+
+async def password_state(
+    session: AsyncSession, user_id: uuid.UUID, *, history_size: int
+) -> PasswordState:
+    user = await get_user(session, user_id)
+    recent = await UserRepository(session).recent_password_hashes(user_id, history_size)
+    return PasswordState(
+        user_id=user.id,
+        email=user.email,
+        full_name=user.full_name,
+        password_hash=user.password_hash,
+        recent_hashes=list(recent),
+    )
+
+
+async def hash_new_password(
     hasher: PasswordHasher,
-    user: User,
+    state: PasswordState,
     new_password: str,
     *,
     history_size: int,
     field: str = "new_password",
-) -> None:
-    """Apply the policy, refuse the last `history_size` passwords, store the new hash."""
-    check_password(new_password, field=field, user_inputs=[user.email, user.full_name])
-    recent = await UserRepository(session).recent_password_hashes(user.id, history_size)
-    for old_hash in recent:
+) -> str:
+    """Apply the policy, refuse the last `history_size` passwords, return the new hash.
+
+    Pure CPU work: callers run it while holding no database connection.
+    """
+    check_password(new_password, field=field, user_inputs=[state.email, state.full_name])
+    for old_hash in state.recent_hashes:
         reused, _ = await hasher.verify(new_password, old_hash)
         if reused:
             raise ValidationFailed(
@@ -107,12 +145,18 @@ async def set_password(
                     )
                 ],
             )
-    user.password_hash = await hasher.hash(new_password)
+    return await hasher.hash(new_password)
+
+
+async def store_password(session: AsyncSession, user_id: uuid.UUID, new_hash: str) -> User:
+    user = await lock_user(session, user_id)
+    user.password_hash = new_hash
     user.password_changed_at = datetime.now(UTC)
     user.failed_login_count = 0
     user.locked_until = None
-    session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash))
+    session.add(PasswordHistory(user_id=user.id, password_hash=new_hash))
     await session.flush()
+    return user
 
 
 async def update_profile(

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+
+from medhub.models.identity import OrganizationKind, Role
+from medhub.users.schemas import PHONE_PATTERN
+
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class TenantAdmin(Body):
+    email: EmailStr
+    password: str = Field(min_length=1, max_length=128)
+    full_name: str = Field(min_length=1, max_length=255)
+
+
+class TenantCreate(Body):
+    name: str = Field(min_length=1, max_length=255)
+    kind: OrganizationKind
+    slug: str | None = Field(
+        default=None,
+        pattern=SLUG_PATTERN,
+        description="Lowercase letters, digits and '-'; generated from the name when absent",
+    )
+    admin: TenantAdmin
+
+
+class TenantUpdate(Body):
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    status: Literal["active", "suspended"] | None = Field(
+        default=None,
+        description="suspended: members can no longer log in and their tokens are refused",
+    )
+    settings: dict[str, Any] | None = Field(
+        default=None, description="Replaces the organization's settings object"
+    )
+
+    @field_validator("name", "status", "settings")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may be omitted but not null")
+        return value
+
+    @model_validator(mode="after")
+    def _something(self) -> TenantUpdate:
+        if not self.model_fields_set:
+            raise ValueError("send at least one of name, status, settings")
+        return self
+
+
+class TenantRead(Schema):
+    id: uuid.UUID
+    name: str
+    slug: str
+    kind: str
+    status: str
+    settings: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+
+
+class TenantDetail(TenantRead):
+    member_count: int
+
+
+class TenantCreated(TenantRead):
+    admin_user_id: uuid.UUID
+
+
+class MemberCreate(Body):
+    email: EmailStr
+    password: str = Field(min_length=1, max_length=128)
+    full_name: str = Field(min_length=1, max_length=255)
+    role: Role
+    phone: str | None = Field(default=None, pattern=PHONE_PATTERN)
+    organization_id: uuid.UUID | None = Field(
+        default=None,
+        description="Super admins only (required for them): the member's organization",
+    )
+
+
+class MemberUpdate(Body):
+    role: Role | None = None
+    is_active: bool | None = Field(
+        default=None, description="false: the member's tokens are refused from the next request"
+    )
+    is_approved: bool | None = Field(default=None, description="Doctors only")
+    full_name: str | None = Field(default=None, min_length=1, max_length=255)
+    phone: str | None = Field(default=None, pattern=PHONE_PATTERN, description="null clears it")
+
+    @field_validator("role", "is_active", "is_approved", "full_name")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may be omitted but not null")
+        return value
+
+    @model_validator(mode="after")
+    def _something(self) -> MemberUpdate:
+        if not self.model_fields_set:
+            raise ValueError("send at least one of role, is_active, is_approved, full_name, phone")
+        return self
