@@ -1,6 +1,6 @@
 """Benchmark runner: MedHub against a minimal Starlette + psycopg baseline on one fresh database.
 
-Run `python -m bench [scenario]`; see bench/README.md.
+Run `python -m bench [scenario ...]`; see bench/README.md.
 """
 
 from __future__ import annotations

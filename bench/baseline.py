@@ -1,19 +1,27 @@
 """The baseline: the least code that answers MedHub's benchmarked routes with the same bodies.
 
-Starlette routing, raw psycopg 3 through an AsyncConnectionPool, orjson. The
-gap between this and MedHub is what MedHub's layers (middleware, dependency
-injection, SQLAlchemy, pydantic) cost. Served by the runner as
-`uvicorn bench.baseline:app` with BASELINE_DATABASE_URL set.
+Starlette routing, raw psycopg 3 through an AsyncConnectionPool, orjson, PyJWT
+and pwdlib's Argon2id. The gap between this and MedHub is what MedHub's layers
+(middleware, dependency injection, SQLAlchemy, pydantic) and its extra work
+per request cost. Served by the runner as `uvicorn bench.baseline:app` with
+BASELINE_DATABASE_URL, BASELINE_JWT_SECRET (MedHub's JWT_SECRET, so each side
+accepts the other's tokens) and the PASSWORD_HASH_* variables set.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import os
+import secrets
 import time
+import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
+import jwt
 import orjson
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
@@ -21,14 +29,64 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bench.hashing import HashParams
+
 # Same size as MedHub's default DATABASE_POOL_SIZE, so neither side wins on connections.
 POOL_SIZE = int(os.environ.get("BASELINE_POOL_SIZE", "20"))
 # MedHub opens its connections with a statement timeout; keep the session setup alike.
 CONNECT_OPTIONS = "-c statement_timeout=30000"
 
+# MedHub's token format (medhub.kit.security): HS256, kid derived from the secret.
+JWT_ALGORITHM = "HS256"
+JWT_ISSUER = "medhub"
+JWT_AUDIENCE = "medhub-api"
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "sid", "jti", "role"]
+ACCESS_TTL_S = int(os.environ.get("ACCESS_TOKEN_TTL_MINUTES", "15")) * 60
+
+# Login: the user's row is read with the system context, like MedHub's login by email
+# (RLS on `users` shows no rows without a context). One transaction, two statements.
+SYSTEM_CONTEXT_SQL = "SELECT set_config('app.system', 'on', true)"
+USER_BY_EMAIL_SQL = (
+    "SELECT id, password_hash, role, organization_id, email, full_name, is_verified, is_active"
+    " FROM users WHERE email = %s"
+)
+# MedHub's default REFRESH_TOKEN_TTL_DAYS: a login session lives as long as its refresh token.
+INSERT_SESSION_SQL = (
+    "INSERT INTO auth_sessions (id, user_id, expires_at, uses_cookies)"
+    " VALUES (%s, %s, now() + interval '7 days', false)"
+)
+# /users/me: the function MedHub calls on every authenticated request (session still
+# live, user active, organization active; sets the RLS context), then the profile.
+AUTH_CONTEXT_SQL = "SELECT session_ok, user_active, org_active FROM auth_context(%s, %s)"
+PROFILE_COLUMNS = (
+    "id",
+    "email",
+    "full_name",
+    "company_name",
+    "phone",
+    "role",
+    "organization_id",
+    "is_verified",
+    "is_active",
+    "is_approved",
+    "created_at",
+    "last_login",
+)
+PROFILE_SQL = f"SELECT {', '.join(PROFILE_COLUMNS)} FROM users WHERE id = %s"  # noqa: S608
+
 
 def _json(data: Any, status_code: int = 200) -> Response:
-    return Response(orjson.dumps(data), status_code=status_code, media_type="application/json")
+    # OPT_UTC_Z: UTC datetimes end in "Z", as pydantic writes them in MedHub's bodies.
+    return Response(
+        orjson.dumps(data, option=orjson.OPT_UTC_Z),
+        status_code=status_code,
+        media_type="application/json",
+    )
+
+
+def _error(status_code: int, code: str, message: str) -> Response:
+    body = {"success": False, "error": {"code": code, "message": message, "details": []}}
+    return _json(body | {"request_id": None}, status_code)
 
 
 def _pool(request: Request) -> AsyncConnectionPool:
@@ -60,9 +118,106 @@ async def ready(request: Request) -> Response:
     return _json({"success": True, "data": {"status": "ok", "checks": checks}})
 
 
+async def login(request: Request) -> Response:
+    try:
+        body = orjson.loads(await request.body())
+        email, password = body["email"], body["password"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return _error(400, "VALIDATION_ERROR", "Send email and password")
+    if not isinstance(email, str) or not isinstance(password, str):
+        return _error(400, "VALIDATION_ERROR", "Send email and password")
+    pool = _pool(request)
+    async with pool.connection() as conn:
+        await conn.execute(SYSTEM_CONTEXT_SQL)
+        cursor = await conn.execute(USER_BY_EMAIL_SQL, (email,))
+        row = await cursor.fetchone()
+    if row is None:
+        return _error(401, "AUTHENTICATION_ERROR", "Invalid email or password")
+    user_id, password_hash, role, org_id, user_email, full_name, is_verified, is_active = row
+    # CPU-bound for tens of ms: a dedicated pool of MedHub's size, off the event loop.
+    state = request.app.state
+    valid = await asyncio.get_running_loop().run_in_executor(
+        state.hash_executor, state.hasher.verify, password, password_hash
+    )
+    if not valid:
+        return _error(401, "AUTHENTICATION_ERROR", "Invalid email or password")
+    if not is_active:
+        return _error(403, "AUTHORIZATION_ERROR", "This account has been deactivated")
+    session_id = uuid.uuid4()
+    async with pool.connection() as conn:
+        await conn.execute(INSERT_SESSION_SQL, (session_id, user_id))
+    issued = int(time.time())
+    payload = {
+        "sub": str(user_id),
+        "role": role,
+        "org": str(org_id) if org_id else None,
+        "sid": str(session_id),
+        "jti": uuid.uuid4().hex,
+        "iat": issued,
+        "exp": issued + ACCESS_TTL_S,
+        "iss": JWT_ISSUER,
+        "aud": JWT_AUDIENCE,
+    }
+    access = jwt.encode(
+        payload, state.jwt_secret, algorithm=JWT_ALGORITHM, headers={"kid": state.jwt_kid}
+    )
+    data = {
+        "access_token": access,
+        # Same shape as MedHub's answer; the baseline does not store refresh tokens.
+        "refresh_token": secrets.token_urlsafe(32),
+        "token_type": "bearer",
+        "expires_in": ACCESS_TTL_S,
+        "user": {
+            "id": user_id,
+            "email": user_email,
+            "full_name": full_name,
+            "role": role,
+            "organization_id": org_id,
+            "is_verified": is_verified,
+        },
+    }
+    return _json({"success": True, "data": data, "message": "Login successful"})
+
+
+async def me(request: Request) -> Response:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return _error(401, "AUTHENTICATION_ERROR", "Authentication required")
+    try:
+        claims = jwt.decode(
+            token.strip(),
+            request.app.state.jwt_secret,
+            algorithms=[JWT_ALGORITHM],
+            audience=JWT_AUDIENCE,
+            issuer=JWT_ISSUER,
+            options={"require": REQUIRED_CLAIMS},
+        )
+        user_id, session_id = uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"])
+    except (jwt.PyJWTError, ValueError, KeyError, TypeError):
+        return _error(401, "AUTHENTICATION_ERROR", "Invalid access token")
+    async with _pool(request).connection() as conn:
+        cursor = await conn.execute(AUTH_CONTEXT_SQL, (session_id, user_id))
+        context = await cursor.fetchone()
+        if context is None or not all(context):
+            return _error(401, "AUTHENTICATION_ERROR", "This session has ended")
+        cursor = await conn.execute(PROFILE_SQL, (user_id,))
+        row = await cursor.fetchone()
+    if row is None:
+        return _error(404, "NOT_FOUND", "User not found")
+    return _json({"success": True, "data": dict(zip(PROFILE_COLUMNS, row, strict=True))})
+
+
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     url = os.environ["BASELINE_DATABASE_URL"]
+    secret = os.environ["BASELINE_JWT_SECRET"]
+    params = HashParams.from_env(os.environ)
+    app.state.jwt_secret = secret
+    app.state.jwt_kid = hashlib.sha256(b"medhub-kid:" + secret.encode()).hexdigest()[:12]
+    app.state.hasher = params.hasher()
+    app.state.hash_executor = ThreadPoolExecutor(
+        max_workers=params.workers, thread_name_prefix="pwhash"
+    )
     pool = AsyncConnectionPool(
         url,
         min_size=POOL_SIZE,
@@ -77,12 +232,15 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
     finally:
         await pool.close()
+        app.state.hash_executor.shutdown(wait=False, cancel_futures=True)
 
 
 app = Starlette(
     routes=[
         Route("/health/live", live, methods=["GET"]),
         Route("/health/ready", ready, methods=["GET"]),
+        Route("/api/v1/auth/login", login, methods=["POST"]),
+        Route("/api/v1/users/me", me, methods=["GET"]),
     ],
     lifespan=lifespan,
 )

@@ -42,6 +42,10 @@ class ScenarioReport:
     method: str
     path: str
     rounds: list[Round] = field(default_factory=list)
+    # Lines printed under the table: what bounds the scenario, comparisons across scenarios.
+    notes: list[str] = field(default_factory=list)
+    # The same as numbers, for the JSON (e.g. the raw hashes/s next to login).
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def summary(self, target: str) -> Summary:
         results = [r.result for r in self.rounds if r.target == target]
@@ -109,6 +113,7 @@ def scenario_markdown(report: ScenarioReport) -> str:
         f"p50 {_ratio(ratios['p50_ms'])}, p95 {_ratio(ratios['p95_ms'])}, "
         f"p99 {_ratio(ratios['p99_ms'])}",
     ]
+    lines += [line for note in report.notes for line in ("", note)]
     return "\n".join(lines)
 
 
@@ -152,6 +157,8 @@ def as_json(info: RunInfo, reports: list[ScenarioReport]) -> dict[str, Any]:
                 "path": report.path,
                 "summary": {target: asdict(report.summary(target)) for target in TARGETS},
                 "ratio_medhub_over_baseline": report.ratios(),
+                "notes": report.notes,
+                **report.extra,
                 "rounds": [
                     {"target": r.target, "round": r.number, **asdict(r.result)}
                     for r in report.rounds

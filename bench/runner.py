@@ -1,4 +1,4 @@
-"""`python -m bench [scenario]`: MedHub against the baseline, on one fresh embedded database.
+"""`python -m bench [scenario ...]`: MedHub against the baseline, on one fresh embedded database.
 
 Per run: a temporary DATA_DIR; `medhub serve` on it (which initialises and
 migrates the embedded PostgreSQL); the baseline on the same database as the
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import secrets
 import shutil
 import signal
 import subprocess
@@ -25,9 +26,17 @@ from types import FrameType
 
 from bench import REPO_ROOT, RESULTS_DIR
 from bench.driver import MAX_CONNECTIONS, MAX_DURATION_S
+from bench.hashing import HashParams, HashRate, measure_hash_rate
 from bench.load import LoadError, LoadResult, LoadSettings, resolve_driver, run_load
 from bench.report import Round, RunInfo, ScenarioReport, markdown, write_results
-from bench.scenarios import SCENARIOS, TARGETS, RequestSpec, Scenario, SetupContext
+from bench.scenarios import (
+    SCENARIOS,
+    TARGETS,
+    RequestSpec,
+    Scenario,
+    SetupContext,
+    SetupError,
+)
 from bench.services import (
     BASELINE_READY_TIMEOUT_S,
     BASELINE_STOP_TIMEOUT_S,
@@ -38,6 +47,7 @@ from bench.services import (
     admin_database_url,
     app_database_url,
     request_status,
+    resolve_hash_params,
     start_baseline,
     start_medhub,
     stop_orphaned_postgres,
@@ -46,6 +56,9 @@ from bench.services import (
 )
 
 MAX_ROUNDS = 20
+# Scenarios whose requests verify a password: the runner measures raw hashes/s first.
+HASHING_SCENARIOS = frozenset({"login"})
+HASH_RATE_SECONDS = 2.0
 
 
 class ScenarioError(Exception):
@@ -63,11 +76,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Benchmark MedHub against a minimal Starlette + psycopg baseline.",
     )
     parser.add_argument(
-        "scenario",
-        nargs="?",
-        default="all",
-        choices=[*SCENARIOS, "all"],
-        help="Scenario to run (default: all)",
+        "scenarios",
+        nargs="*",
+        metavar="scenario",
+        help=f"Scenarios to run, in this order: {', '.join(SCENARIOS)} or all (default: all)",
     )
     parser.add_argument("--duration", type=float, default=10.0, help="Measured seconds per round")
     parser.add_argument("--warmup", type=float, default=2.0, help="Unmeasured seconds before each")
@@ -90,7 +102,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"--rounds must be between 1 and {MAX_ROUNDS}")
     if args.wrk_threads < 1:
         parser.error("--wrk-threads must be at least 1")
+    unknown = [name for name in args.scenarios if name != "all" and name not in SCENARIOS]
+    if unknown:
+        parser.error(
+            f"unknown scenario(s): {', '.join(unknown)} (choose from {', '.join(SCENARIOS)}, all)"
+        )
     return args
+
+
+def scenario_names(requested: Sequence[str]) -> list[str]:
+    """The scenarios to run, in the order given, each once; "all" (or none) means every one."""
+    names: list[str] = []
+    for name in requested or ["all"]:
+        for expanded in SCENARIOS if name == "all" else [name]:
+            if expanded not in names:
+                names.append(expanded)
+    return names
 
 
 def _commit() -> str | None:
@@ -129,6 +156,7 @@ def _prepare_requests(
             context = SetupContext(
                 target=target,
                 base_url=service.base_url,
+                medhub_url=services["medhub"].base_url,
                 admin_database_url=admin_database_url(data_dir),
                 app_database_url=app_database_url(data_dir),
                 data_dir=data_dir,
@@ -178,30 +206,107 @@ def run_scenario(
     return report
 
 
-def _start_services(stack: ExitStack, data_dir: Path) -> dict[str, Service]:
+def _start_services(
+    stack: ExitStack, data_dir: Path, hash_params: HashParams
+) -> dict[str, Service]:
     log_dir = data_dir / "logs"
     log_dir.mkdir()
+    # One signing secret per run, given to both: each verifies the tokens the other signs.
+    jwt_secret = secrets.token_urlsafe(48)
     # Callbacks run last-registered first: baseline, then medhub (which stops the
     # embedded PostgreSQL), then the safety net for a PostgreSQL left running.
     stack.callback(stop_orphaned_postgres, data_dir)
-    medhub = start_medhub(data_dir, log_dir)
+    medhub = start_medhub(data_dir, log_dir, jwt_secret=jwt_secret, hash_params=hash_params)
     stack.callback(stop_service, medhub, MEDHUB_STOP_TIMEOUT_S)
     _progress(f"medhub: starting on {medhub.base_url} (DATA_DIR={data_dir})")
     seconds = wait_ready(medhub, MEDHUB_READY_TIMEOUT_S)
     _progress(f"medhub: ready after {seconds:.1f} s")
-    baseline = start_baseline(data_dir, log_dir)
+    baseline = start_baseline(data_dir, log_dir, jwt_secret=jwt_secret, hash_params=hash_params)
     stack.callback(stop_service, baseline, BASELINE_STOP_TIMEOUT_S)
     seconds = wait_ready(baseline, BASELINE_READY_TIMEOUT_S)
     _progress(f"baseline: ready on {baseline.base_url} after {seconds:.1f} s")
     return {"medhub": medhub, "baseline": baseline}
 
 
+def _measure_hashing(params: HashParams) -> HashRate:
+    _progress(f"hashing: {params.describe()} for {HASH_RATE_SECONDS:g} s ...")
+    rate = measure_hash_rate(params, HASH_RATE_SECONDS)
+    _progress(f"hashing: {rate.per_second:,.1f} hashes/s")
+    return rate
+
+
+def _add_hash_rate(report: ScenarioReport, rate: HashRate) -> None:
+    report.notes.append(rate.describe())
+    report.extra["hash_rate"] = {
+        "hashes_per_s": round(rate.per_second, 2),
+        "hashes": rate.hashes,
+        "seconds": round(rate.seconds, 3),
+        "memory_kib": rate.params.memory_kib,
+        "iterations": rate.params.iterations,
+        "parallelism": rate.params.parallelism,
+        "threads": rate.params.workers,
+        "load_average": rate.load_average,
+    }
+
+
+def _p50_and_service_ms(
+    me: ScenarioReport, health: ScenarioReport, target: str
+) -> tuple[float, float, float, float | None] | None:
+    """(me p50, health p50, p50 added, service time added = 1/rps difference) in ms."""
+    ours, base = me.summary(target), health.summary(target)
+    if ours.p50_ms is None or base.p50_ms is None:
+        return None
+    service = 1000 / ours.rps - 1000 / base.rps if ours.rps and base.rps else None
+    return ours.p50_ms, base.p50_ms, ours.p50_ms - base.p50_ms, service
+
+
+def _add_me_vs_health(reports: list[ScenarioReport], connections: int) -> None:
+    """What authentication and the profile query add to MedHub's cheapest route, at p50.
+
+    Under saturating load p50 is mostly queueing (about connections / req/s), so the
+    note also gives the difference in service time per request, 1 / req/s.
+    """
+    by_name = {report.name: report for report in reports}
+    if "me" not in by_name or "health" not in by_name:
+        return
+    me, health = by_name["me"], by_name["health"]
+    added = {target: _p50_and_service_ms(me, health, target) for target in TARGETS}
+    ours, theirs = added["medhub"], added["baseline"]
+    if ours is None:
+        return
+
+    def service(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.2f} ms"
+
+    line = (
+        f"MedHub: token validation + profile query add {ours[2]:.2f} ms at p50 "
+        f"(me {ours[0]:.2f} ms vs health {ours[1]:.2f} ms, same run, {connections} "
+        f"connections, so mostly queueing) and {service(ours[3])} of service time per "
+        "request (1 / req/s)"
+    )
+    if theirs is not None:
+        line += f"; baseline: {theirs[2]:.2f} ms at p50, {service(theirs[3])} per request"
+    me.notes.append(line + ".")
+    me.extra["added_over_health_ms"] = {
+        target: {"p50": round(values[2], 3), "service": _rounded(values[3])}
+        for target, values in added.items()
+        if values is not None
+    }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
 def run(names: list[str], settings: LoadSettings, rounds: int) -> list[ScenarioReport]:
+    hash_params = resolve_hash_params()
+    # Before the servers start, so nothing else competes for the cores.
+    hash_rate = _measure_hashing(hash_params) if HASHING_SCENARIOS & set(names) else None
     data_dir = Path(tempfile.mkdtemp(prefix="medhub-bench-"))
     try:
         with ExitStack() as stack:
-            services = _start_services(stack, data_dir)
-            return [
+            services = _start_services(stack, data_dir, hash_params)
+            reports = [
                 run_scenario(
                     name, SCENARIOS[name], services, data_dir, settings=settings, rounds=rounds
                 )
@@ -209,6 +314,11 @@ def run(names: list[str], settings: LoadSettings, rounds: int) -> list[ScenarioR
             ]
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
+    for report in reports:
+        if hash_rate is not None and report.name in HASHING_SCENARIOS:
+            _add_hash_rate(report, hash_rate)
+    _add_me_vs_health(reports, settings.connections)
+    return reports
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -219,7 +329,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
-    names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    names = scenario_names(args.scenarios)
     started_at = datetime.now(UTC)
     try:
         settings = LoadSettings(
@@ -234,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _progress("bench: interrupted; servers stopped and the temporary directory removed")
         return 130
-    except (ServiceError, ScenarioError, LoadError) as exc:
+    except (ServiceError, ScenarioError, SetupError, LoadError) as exc:
         _progress(f"bench: {exc}")
         return 1
     info = RunInfo(

@@ -14,7 +14,11 @@ from pathlib import Path
 from typing import IO
 
 from bench import REPO_ROOT
+from bench.hashing import ENV_NAMES, HashParams
 from bench.scenarios import RequestSpec
+
+# No py.typed in the project package: Settings is Any here; only its field defaults are read.
+from medhub.config import Settings  # type: ignore[import-untyped]
 
 HOST = "127.0.0.1"
 MEDHUB_READY_TIMEOUT_S = 60.0
@@ -26,6 +30,11 @@ BASELINE_STOP_TIMEOUT_S = 15.0
 DATABASE_VARIABLES = ("DATABASE_URL", "DATABASE_ADMIN_URL", "DATABASE_READ_URL")
 EMBEDDED_DATABASE = "medhub"
 APP_ROLE = "medhub_app"
+# The bench measures the request path, not the rate limiter: with it on, MedHub would
+# answer most of the load with 429 (login allows 5 per 15 minutes per IP).
+# Access tokens live for the longest TTL MedHub allows, so the token one setup hook
+# gets stays valid for every round of a long run.
+MEDHUB_BENCH_ENV = {"RATE_LIMIT_ENABLED": "false", "ACCESS_TOKEN_TTL_MINUTES": "1440"}
 
 
 class ServiceError(Exception):
@@ -65,6 +74,16 @@ def app_database_url(data_dir: Path) -> str:
     return f"postgresql://{APP_ROLE}@/{EMBEDDED_DATABASE}?host={pgdata_dir(data_dir)}"
 
 
+def resolve_hash_params() -> HashParams:
+    """PASSWORD_HASH_* from this environment when set (MedHub would read them), else
+    MedHub's defaults; the runner then sets them explicitly for both servers."""
+    values: dict[str, int] = {}
+    for field_name, env_name in ENV_NAMES.items():
+        raw = os.environ.get(env_name)
+        values[field_name] = int(raw) if raw else int(Settings.model_fields[env_name].default)
+    return HashParams(**values)
+
+
 def free_port() -> int:
     # The kernel picks an unused port; it stays free for the moment until the server binds it.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -91,18 +110,27 @@ def _spawn(name: str, argv: list[str], env: dict[str, str], cwd: Path, log_dir: 
     return Service(name=name, port=port, process=process, log_path=log_path, log_handle=log_handle)
 
 
-def start_medhub(data_dir: Path, log_dir: Path) -> Service:
+def start_medhub(
+    data_dir: Path, log_dir: Path, *, jwt_secret: str, hash_params: HashParams
+) -> Service:
     env = {key: value for key, value in os.environ.items() if key not in DATABASE_VARIABLES}
     env |= {"DATA_DIR": str(data_dir), "ENV": "development", "LOG_LEVEL": "WARNING"}
+    # The same signing secret and hash parameters go to the baseline (start_baseline).
+    env |= MEDHUB_BENCH_ENV | {"JWT_SECRET": jwt_secret} | hash_params.as_env()
     argv = [sys.executable, "-m", "medhub", "serve", "--host", HOST, "--port", str(free_port())]
     # cwd is the temporary DATA_DIR so that a developer's .env (which the settings read
     # from the working directory) cannot point this run at another database.
     return _spawn("medhub", argv, env, data_dir, log_dir)
 
 
-def start_baseline(data_dir: Path, log_dir: Path) -> Service:
+def start_baseline(
+    data_dir: Path, log_dir: Path, *, jwt_secret: str, hash_params: HashParams
+) -> Service:
     env = dict(os.environ)
     env["BASELINE_DATABASE_URL"] = app_database_url(data_dir)
+    env["BASELINE_JWT_SECRET"] = jwt_secret
+    env["ACCESS_TOKEN_TTL_MINUTES"] = MEDHUB_BENCH_ENV["ACCESS_TOKEN_TTL_MINUTES"]
+    env |= hash_params.as_env()
     argv = [
         sys.executable,
         "-m",

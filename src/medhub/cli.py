@@ -10,6 +10,7 @@ import typer
 import uvicorn
 
 from medhub import __version__
+from medhub.audit.cli import audit_app
 from medhub.config import ConfigurationError, Settings, get_settings
 from medhub.kit import migrations
 from medhub.kit.logging import configure_logging
@@ -26,6 +27,7 @@ app = typer.Typer(help="MedHub healthcare-platform backend", no_args_is_help=Tru
 db_app = typer.Typer(help="Database schema: upgrade, current, revision", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tenants_app, name="tenants")
+app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")
 
 

@@ -44,5 +44,5 @@ class ActivityLogRepository(Repository[ActivityLog]):
         if filters.since:
             statement = statement.where(ActivityLog.created_at >= filters.since)
         if filters.until:
-            statement = statement.where(ActivityLog.created_at < filters.until)
+            statement = statement.where(ActivityLog.created_at <= filters.until)
         return statement.order_by(ActivityLog.seq.desc())

@@ -7,17 +7,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, func, select, text
+from sqlalchemy import Table, event, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from medhub.audit.repository import ActivityLogRepository, LogFilters
 from medhub.authz.principal import Principal
 from medhub.kit.context import current_client
+from medhub.kit.errors import ErrorDetail, NotFound, ValidationFailed
 from medhub.kit.pagination import PageParams
+from medhub.kit.txqueue import TransactionQueue
 from medhub.models.audit import ActivityLog
+from medhub.models.base import new_id
 
-_PENDING_KEY = "medhub.pending_audit"
+# Written just before the outermost COMMIT (see kit.txqueue for savepoints).
+_PENDING: TransactionQueue[dict[str, Any]] = TransactionQueue("audit")
+_ACTIVITY_LOGS: Table = ActivityLog.__table__  # type: ignore[assignment]
 
 
 def record(
@@ -41,35 +46,47 @@ def record(
     details = dict(metadata or {})
     if actor is not None and actor.api_key_id is not None:
         details.setdefault("api_key_id", str(actor.api_key_id))
-    entry = ActivityLog(
-        organization_id=organization_id or (actor.organization_id if actor else None),
-        user_id=user_id or (actor.user_id if actor else None),
-        action=action,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        ip_address=ip,
-        user_agent=user_agent,
-        details=details,
-    )
-    session.info.setdefault(_PENDING_KEY, []).append(entry)
+    row: dict[str, Any] = {
+        "id": new_id(),
+        "organization_id": organization_id or (actor.organization_id if actor else None),
+        "user_id": user_id or (actor.user_id if actor else None),
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "ip_address": ip,
+        "user_agent": user_agent,
+        "metadata": details,
+    }
+    _PENDING.add(session, row)
 
 
 @event.listens_for(Session, "before_commit")
 def _write_pending(session: Session) -> None:
-    pending: list[ActivityLog] = session.info.pop(_PENDING_KEY, [])
+    pending = _PENDING.take(session)
     if pending:
-        session.add_all(pending)
-        session.flush()
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_pending(session: Session) -> None:
-    session.info.pop(_PENDING_KEY, None)
+        # A plain INSERT, without the RETURNING an ORM flush adds to fetch seq and
+        # hashes: RETURNING makes PostgreSQL hold the new row to the *read* policy
+        # as well, which a row about no tenant, written in no tenant's context (a
+        # background job, a maintenance command), does not pass.
+        session.execute(insert(_ACTIVITY_LOGS), pending)
 
 
 async def list_logs(
     session: AsyncSession, principal: Principal, filters: LogFilters, page: PageParams
 ) -> tuple[Sequence[ActivityLog], int]:
+    """The log, newest first: an organization's own rows for its admins, all for super admins."""
+    if filters.since and filters.until and filters.since > filters.until:
+        raise ValidationFailed(
+            "The time range is empty",
+            details=[ErrorDetail(field="from", message="must not be later than 'to'")],
+        )
+    if (
+        not principal.is_super_admin
+        and filters.organization_id is not None
+        and filters.organization_id != principal.organization_id
+    ):
+        # Another tenant is not there for an organization admin, like any other tenant row.
+        raise NotFound("Organization not found")
     repository = ActivityLogRepository(session)
     statement = repository.readable_statement(principal, filters)
     return await repository.paginate(statement, page)
@@ -87,18 +104,45 @@ class ChainReport:
 VERIFY_BATCH = 5000
 
 
+def _row_problem(
+    seq: int,
+    prev_hash: str,
+    row_hash: str,
+    recomputed: str,
+    *,
+    tip_seq: int,
+    expected_seq: int,
+    expected_prev: str,
+) -> str | None:
+    if seq > tip_seq:
+        return f"row past the chain tip (seq {tip_seq})"
+    if seq != expected_seq:
+        return f"row(s) missing before seq {seq}"
+    if prev_hash != expected_prev:
+        return "link to previous row broken"
+    if row_hash != recomputed:
+        return "content does not match its hash"
+    return None
+
+
 async def verify_chain(session: AsyncSession) -> ChainReport:
     """Walk the log in chain order recomputing every hash; name the first bad row.
 
     Detects an edited row (its hash no longer matches its content), a deleted or
-    reordered row (a gap in `seq` or a broken `prev_hash` link) and a truncated
-    tail (the chain tip names a row that is gone).
+    reordered row (a gap in `seq` or a broken `prev_hash` link), a truncated
+    tail (the chain tip names a row that is gone) and a row slipped in past the
+    tip. Started outside a transaction, it reads one snapshot, so rows committed
+    while it runs are neither half-seen nor mistaken for tampering.
     """
+    if not session.in_transaction():
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     await session.execute(text("SELECT set_config('app.system', 'on', true)"))
+    tip = (await session.execute(text("SELECT last_seq, last_hash FROM activity_log_chain"))).one()
     expected_prev = ""
     expected_seq = 1
     checked = 0
     last_seq = 0
+    last_id: uuid.UUID | None = None
     while True:
         rows = (
             await session.execute(
@@ -113,19 +157,27 @@ async def verify_chain(session: AsyncSession) -> ChainReport:
             break
         for seq, row_id, prev_hash, row_hash, recomputed in rows:
             checked += 1
-            if seq != expected_seq:
-                return ChainReport(False, checked, seq, row_id, f"row(s) missing before seq {seq}")
-            if prev_hash != expected_prev:
-                return ChainReport(False, checked, seq, row_id, "link to previous row broken")
-            if row_hash != recomputed:
-                return ChainReport(False, checked, seq, row_id, "content does not match its hash")
+            problem = _row_problem(
+                seq,
+                prev_hash,
+                row_hash,
+                recomputed,
+                tip_seq=tip.last_seq,
+                expected_seq=expected_seq,
+                expected_prev=expected_prev,
+            )
+            if problem is not None:
+                return ChainReport(False, checked, seq, row_id, problem)
             expected_prev = row_hash
             expected_seq += 1
-            last_seq = seq
-    tip = (await session.execute(text("SELECT last_seq, last_hash FROM activity_log_chain"))).one()
-    if tip.last_seq != last_seq or tip.last_hash != expected_prev:
+            last_seq, last_id = seq, row_id
+    if tip.last_seq != last_seq:
         return ChainReport(
             False, checked, last_seq + 1, None, f"chain tip is at seq {tip.last_seq}: rows missing"
+        )
+    if tip.last_hash != expected_prev:
+        return ChainReport(
+            False, checked, last_seq, last_id, "last row does not match the chain tip"
         )
     return ChainReport(True, checked)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from medhub.auth.exceptions import (
 from medhub.auth.repository import RefreshTokenRepository, SessionRepository
 from medhub.auth.runtime import AuthRuntime
 from medhub.auth.schemas import RegisterRequest
-from medhub.authz.dependencies import csrf_token_for
+from medhub.authz.dependencies import csrf_matches, csrf_token_for
 from medhub.authz.principal import Principal
 from medhub.kit.context import current_client
 from medhub.kit.db import release_connection
@@ -254,9 +253,7 @@ async def refresh(
     auth_session = await sessions.get(stored.session_id)
     if auth_session is None or auth_session.revoked_at is not None:
         raise InvalidRefreshToken("This session has ended; please log in again")
-    if csrf_token is not None and not hmac.compare_digest(
-        csrf_token, csrf_token_for(runtime.settings.jwt_secret(), auth_session.id)
-    ):
+    if csrf_token is not None and not csrf_matches(runtime.settings, auth_session.id, csrf_token):
         raise PermissionDenied("Missing or invalid CSRF token (send the X-CSRF-Token header)")
     if stored.used_at is not None or not await tokens.consume(stored.id):
         await sessions.revoke(auth_session.id, "refresh_token_reuse")

@@ -27,7 +27,7 @@ from medhub.authz.permissions import Action, can
 from medhub.authz.principal import AuthMethod, Principal
 from medhub.config import Settings
 from medhub.kit.context import user_id_var
-from medhub.kit.db import DbSession
+from medhub.kit.db import DbSession, release_connection
 from medhub.kit.errors import AuthenticationFailed, PermissionDenied
 from medhub.kit.ratelimit import RateLimit, enforce
 from medhub.kit.security import InvalidToken, TokenCodec, digest
@@ -42,12 +42,25 @@ API_KEY_AUDIT_INTERVAL = timedelta(minutes=1)
 
 _AUTH_CONTEXT = text("SELECT * FROM auth_context(:sid, :uid)")
 _API_KEY_CONTEXT = text("SELECT * FROM api_key_context(:hash)")
+_CLAIM_API_KEY_USE = text(
+    "UPDATE api_keys SET last_used_at = now() WHERE id = ("
+    " SELECT id FROM api_keys WHERE id = :id"
+    " AND (last_used_at IS NULL OR last_used_at <= now() - make_interval(secs => :seconds))"
+    " FOR UPDATE SKIP LOCKED) RETURNING id"
+)
 
 
 def csrf_token_for(secret: str, session_id: uuid.UUID) -> str:
     """The CSRF token is bound to the login session: a cookie planted by another site
     or left over from another session does not match."""
     return hmac.new(secret.encode(), b"csrf:" + session_id.bytes, hashlib.sha256).hexdigest()
+
+
+def csrf_matches(settings: Settings, session_id: uuid.UUID, sent: str) -> bool:
+    """The session's token under the current key or a previous one (a key rotation
+    must not break the browser sessions opened before it)."""
+    keys = (settings.jwt_secret(), *settings.JWT_PREVIOUS_SECRETS)
+    return any(hmac.compare_digest(sent, csrf_token_for(key, session_id)) for key in keys)
 
 
 def has_credentials(request: Request) -> bool:
@@ -83,10 +96,13 @@ async def _from_access_token(
         raise AuthenticationFailed("This session has ended; please log in again")
     if method is AuthMethod.cookie and request.method not in SAFE_METHODS:
         settings: Settings = request.app.state.settings
-        expected = csrf_token_for(settings.jwt_secret(), claims.session_id)
         sent = request.headers.get(CSRF_HEADER, "")
         cookie = request.cookies.get(CSRF_COOKIE, "")
-        if not (sent and hmac.compare_digest(sent, cookie) and hmac.compare_digest(sent, expected)):
+        if not (
+            sent
+            and hmac.compare_digest(sent, cookie)
+            and csrf_matches(settings, claims.session_id, sent)
+        ):
             raise PermissionDenied("Missing or invalid CSRF token (send the X-CSRF-Token header)")
     return Principal(
         role=row.user_role,
@@ -112,14 +128,21 @@ async def _from_api_key(session: AsyncSession, key: str) -> Principal:
         api_key_id=row.key_id,
     )
     now = datetime.now(UTC)
-    # Every use is accounted for, at most one audit row per key per minute.
+    # Every use is accounted for, at most one audit row per key per minute: of several
+    # concurrent first uses, one claims the minute and the others skip.
     if row.last_used_at is None or now - row.last_used_at >= API_KEY_AUDIT_INTERVAL:
-        await session.execute(
-            text("UPDATE api_keys SET last_used_at = now() WHERE id = :id"), {"id": row.key_id}
+        claimed = await session.execute(
+            _CLAIM_API_KEY_USE,
+            {"id": row.key_id, "seconds": API_KEY_AUDIT_INTERVAL.total_seconds()},
         )
-        audit.record(
-            session, "api_key_used", actor=principal, entity_type="api_key", entity_id=row.key_id
-        )
+        if claimed.first() is not None:
+            audit.record(
+                session,
+                "api_key_used",
+                actor=principal,
+                entity_type="api_key",
+                entity_id=row.key_id,
+            )
     return principal
 
 
@@ -199,12 +222,23 @@ async def user_principal(
     return principal
 
 
-async def api_rate_limit(request: Request) -> None:
-    """Applied to every /api/v1 route: the per-IP global limit, tighter for anonymous calls."""
+async def api_rate_limit(request: Request, session: DbSession) -> None:
+    """Applied to every /api/v1 route: the per-IP global limit, tighter for anonymous calls.
+
+    A caller counts as authenticated only once its credentials check out: otherwise any
+    `Authorization` header would lift an anonymous client to the global allowance.
+    """
     settings: Settings = request.app.state.settings
     ip = getattr(request.state, "client_ip", None) or "unknown"
     await enforce(request, settings.RATE_LIMIT_GLOBAL, "global", ip)
-    if not has_credentials(request):
+    principal: Principal | None = None
+    if has_credentials(request):
+        try:
+            principal = await optional_principal(request, session)
+        except (AuthenticationFailed, PermissionDenied):
+            # The route reports bad credentials if it needs any; drop their tenant context.
+            await release_connection(session)
+    if principal is None:
         await enforce(request, settings.RATE_LIMIT_ANONYMOUS, "anonymous", ip)
 
 

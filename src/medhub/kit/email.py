@@ -23,10 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from medhub.config import Settings
+from medhub.kit.txqueue import TransactionQueue
 
 log = structlog.get_logger(__name__)
 
-_PENDING_KEY = "medhub.pending_emails"
+_PENDING: TransactionQueue[EmailMessage] = TransactionQueue("email")
 MAILER_KEY = "medhub.mailer"
 
 
@@ -83,12 +84,12 @@ def queue_email(session: AsyncSession, template: str, to: str, context: dict[str
     """Render now (a template error fails the request), send after the commit."""
     mailer: Mailer = session.info[MAILER_KEY]
     message = mailer.render(template, to, context)
-    session.info.setdefault(_PENDING_KEY, []).append(message)
+    _PENDING.add(session, message)
 
 
 @event.listens_for(Session, "after_commit")
 def _send_after_commit(session: Session) -> None:
-    pending: list[EmailMessage] = session.info.pop(_PENDING_KEY, [])
+    pending = _PENDING.take(session)
     mailer: Mailer | None = session.info.get(MAILER_KEY)
     for message in pending:
         if mailer is None:
@@ -98,8 +99,3 @@ def _send_after_commit(session: Session) -> None:
         except OSError:
             # The transaction is committed; a failed delivery must not undo it.
             log.exception("email.delivery_failed", to=str(message["To"]))
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_on_rollback(session: Session) -> None:
-    session.info.pop(_PENDING_KEY, None)

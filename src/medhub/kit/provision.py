@@ -129,6 +129,14 @@ def grant_app_privileges(admin_url: str, role: str) -> None:
                 "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {s} TO {r}",
             ):
                 conn.execute(sql.SQL(statement).format(s=s, r=ident))
+        chain_tip = conn.execute("SELECT to_regclass('public.activity_log_chain')").fetchone()
+        if chain_tip and chain_tip[0]:
+            # Only the audit trigger (SECURITY DEFINER) moves the chain tip.
+            conn.execute(
+                sql.SQL(
+                    "REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON activity_log_chain FROM {}"
+                ).format(ident)
+            )
 
 
 def check_app_role(app_url: str) -> None:

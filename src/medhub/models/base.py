@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any, ClassVar
 
 import uuid_utils.compat as uuid_compat
 from sqlalchemy import DateTime, MetaData, func
@@ -34,6 +35,10 @@ class IdMixin:
 
 
 class TimestampMixin:
+    # updated_at is set by the database (onupdate=now()): read it back in the UPDATE's
+    # RETURNING, or touching it after a flush is a lazy load, which asyncio forbids.
+    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": True}
+
     created_at: Mapped[datetime] = mapped_column(server_default=func.now(), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(
         server_default=func.now(), onupdate=func.now(), nullable=False

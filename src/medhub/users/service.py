@@ -110,7 +110,8 @@ async def password_state(
     session: AsyncSession, user_id: uuid.UUID, *, history_size: int
 ) -> PasswordState:
     user = await get_user(session, user_id)
-    recent = await UserRepository(session).recent_password_hashes(user_id, history_size)
+    # The current password plus the `history_size` before it.
+    recent = await UserRepository(session).recent_password_hashes(user_id, history_size + 1)
     return PasswordState(
         user_id=user.id,
         email=user.email,

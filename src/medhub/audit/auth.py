@@ -1,0 +1,13 @@
+"""Who may read the audit trail."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+
+from medhub.authz.dependencies import require
+from medhub.authz.permissions import Action
+from medhub.authz.principal import Principal
+
+ActivityLogsRead = Annotated[Principal, Depends(require(Action.ACTIVITY_LOGS_READ))]
