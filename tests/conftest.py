@@ -145,6 +145,8 @@ def _settings_for(app_url: str, admin_url: str, data_dir: Path, **overrides: Any
         "LOG_JSON": True,
         # Limits are exercised by their own tests; elsewhere they would only add noise.
         "RATE_LIMIT_ENABLED": False,
+        # Tests run queued jobs explicitly (tests.factories.run_jobs), deterministically.
+        "RUN_WORKER": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

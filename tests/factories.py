@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from medhub.auth.runtime import AuthRuntime
 from medhub.kit.db import Database
+from medhub.kit.jobs import JobRuntime, run_worker
 from medhub.kit.tenancy import set_system_context
 from medhub.models.identity import Organization
 from medhub.users import service as users
@@ -113,18 +114,25 @@ class Factory:
         return response
 
 
-def outbox(app: FastAPI) -> list[Message]:
-    """Emails the console backend has written, oldest first."""
+async def run_jobs(app: FastAPI) -> None:
+    """Run every due job to completion (a worker that stops when the queues are empty)."""
+    runtime = JobRuntime(settings=app.state.settings, database=app.state.database)
+    await run_worker(runtime, wait=False, install_signal_handlers=False, concurrency=1)
+
+
+async def outbox(app: FastAPI) -> list[Message]:
+    """Emails the console backend has delivered, oldest first (queued ones are sent first)."""
+    await run_jobs(app)
     directory: Path = app.state.database.mailer.outbox
     if not directory.exists():
         return []
     return [email.message_from_bytes(path.read_bytes()) for path in sorted(directory.glob("*.eml"))]
 
 
-def mail_to(app: FastAPI, address: str, template: str | None = None) -> list[Message]:
+async def mail_to(app: FastAPI, address: str, template: str | None = None) -> list[Message]:
     return [
         message
-        for message in outbox(app)
+        for message in await outbox(app)
         if message["To"] == address
         and (template is None or message["X-MedHub-Template"] == template)
     ]

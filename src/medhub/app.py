@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,11 +18,13 @@ from medhub.auth.router import router as auth_router
 from medhub.auth.runtime import build_runtime
 from medhub.authz.dependencies import api_rate_limit
 from medhub.config import ConfigurationError, Settings, get_settings
+from medhub.events.router import router as events_router
 from medhub.health.router import router as health_router
 from medhub.kit.db import Database
 from medhub.kit.docs import install_docs
 from medhub.kit.envelope import Envelope, JSONResponse, ok
 from medhub.kit.handlers import install_error_handlers
+from medhub.kit.jobs import JobRuntime, run_worker
 from medhub.kit.logging import configure_logging
 from medhub.kit.metrics import Metrics
 from medhub.kit.middleware import RequestContextMiddleware
@@ -39,6 +42,7 @@ TAGS = [
     {"name": "users", "description": "Your profile, addresses and statistics"},
     {"name": "admin", "description": "Tenants, organization members and the activity log"},
     {"name": "api-keys", "description": "Keys for third-party access to an organization"},
+    {"name": "events", "description": "Domain events and the email queue"},
     {"name": "meta", "description": "What this service is"},
     {"name": "operations", "description": "Health, readiness and metrics"},
 ]
@@ -72,10 +76,28 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = app.state.database.url
         await asyncio.to_thread(wait_for_database, url, settings.DATABASE_STARTUP_TIMEOUT)
         await asyncio.to_thread(check_app_role, url)
-    log.info("app.started", version=__version__, env=settings.ENV.value)
+    worker: asyncio.Task[None] | None = None
+    if settings.RUN_WORKER:
+        # One in-process worker, so a single `medhub serve` is a working system;
+        # scaled-out deployments run `medhub worker` processes and --no-worker here.
+        runtime = JobRuntime(settings=settings, database=app.state.database)
+        worker = asyncio.create_task(
+            run_worker(
+                runtime,
+                concurrency=settings.WORKER_CONCURRENCY,
+                install_signal_handlers=False,
+                name="medhub-serve-worker",
+            ),
+            name="medhub-worker",
+        )
+    log.info("app.started", version=__version__, env=settings.ENV.value, worker=bool(worker))
     try:
         yield
     finally:
+        if worker is not None:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
         await app.state.database.dispose()
         log.info("app.stopped")
 
@@ -129,6 +151,7 @@ def create_app(
     api.include_router(organizations_router)
     api.include_router(audit_router)
     api.include_router(apikeys_router)
+    api.include_router(events_router)
     app.include_router(api)
     app.include_router(health_router)
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import signal
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,6 +16,9 @@ from medhub import __version__
 from medhub.audit.cli import audit_app
 from medhub.config import ConfigurationError, Settings, get_settings
 from medhub.kit import migrations
+from medhub.kit.db import Database
+from medhub.kit.email import TemplateRenderer, build_message, sample_context
+from medhub.kit.jobs import JobRuntime, run_worker
 from medhub.kit.logging import configure_logging
 from medhub.kit.provision import (
     DatabaseTarget,
@@ -25,7 +31,9 @@ from medhub.organizations.cli import tenants_app, users_app
 
 app = typer.Typer(help="MedHub healthcare-platform backend", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema: upgrade, current, revision", no_args_is_help=True)
+email_app = typer.Typer(help="Email templates", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(email_app, name="email")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")
@@ -71,9 +79,15 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to bind (default: PORT)")] = None,
     workers: Annotated[int, typer.Option(min=1, help="API worker processes")] = 1,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development)")] = False,
+    worker: Annotated[
+        bool, typer.Option(help="Run a job worker in the API process (off when scaled out)")
+    ] = True,
 ) -> None:
     """Serve the API. Without DATABASE_URL, starts (or joins) the embedded PostgreSQL first."""
     settings = _settings()
+    if not worker:
+        # Read by every API process uvicorn starts (workers, reload children).
+        os.environ["RUN_WORKER"] = "false"
     if reload and workers > 1:
         _fail("--reload and --workers cannot be combined")
     try:
@@ -104,6 +118,63 @@ def serve(
         timeout_graceful_shutdown=30,
         lifespan="on",
     )
+
+
+@app.command("worker")
+def worker_command(
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, max=100, help="Jobs run at once (default: setting)")
+    ] = None,
+    queues: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated queues to work (default: all): email,events,..."),
+    ] = None,
+) -> None:
+    """Run a job worker until SIGINT/SIGTERM (running jobs finish first)."""
+    settings = _settings()
+    try:
+        prepare_database(settings)
+    except ConfigurationError as exc:
+        _fail(str(exc))
+    get_settings.cache_clear()
+    settings = get_settings()
+    selected = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
+    asyncio.run(_work(settings, concurrency or settings.WORKER_CONCURRENCY, selected))
+
+
+async def _work(settings: Settings, concurrency: int, queues: list[str] | None) -> None:
+    assert settings.DATABASE_URL is not None
+    database = Database(settings, settings.DATABASE_URL)
+    try:
+        await run_worker(
+            JobRuntime(settings=settings, database=database),
+            queues=queues,
+            concurrency=concurrency,
+            install_signal_handlers=True,
+        )
+    finally:
+        await database.dispose()
+
+
+@email_app.command("preview")
+def email_preview(
+    template: Annotated[str, typer.Argument(help="Template name, e.g. welcome")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write an .eml file instead of printing")
+    ] = None,
+) -> None:
+    """Render a template with its sample context (see templates/email/samples.json)."""
+    settings = _settings()
+    renderer = TemplateRenderer(settings)
+    if template not in renderer.templates():
+        _fail(f"unknown template {template!r}; known: {', '.join(renderer.templates())}")
+    rendered = renderer.render(template, sample_context(template))
+    message = build_message(sender=settings.FROM_EMAIL, to="preview@example.org", rendered=rendered)
+    if output is not None:
+        output.write_bytes(bytes(message))
+        typer.echo(f"wrote {output}")
+        return
+    typer.echo(f"Subject: {rendered.subject}\n\n{rendered.text}")
 
 
 @db_app.command("upgrade")

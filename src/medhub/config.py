@@ -8,7 +8,7 @@ import secrets
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -99,8 +99,23 @@ class Settings(BaseSettings):
         }
     )
 
-    EMAIL_BACKEND: str = "console"
+    EMAIL_BACKEND: Literal["console", "smtp"] = "console"
     FROM_EMAIL: str = "MedHub <noreply@medhub.local>"
+    SMTP_HOST: str = "localhost"
+    SMTP_PORT: int = Field(default=587, ge=1, le=65535)
+    SMTP_USER: str | None = None
+    SMTP_PASS: str | None = None
+    # starttls: upgrade a plain connection (port 587); tls: TLS from the start (465); none.
+    SMTP_TLS: Literal["starttls", "tls", "none"] = "starttls"
+    SMTP_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0)
+    EMAIL_MAX_ATTEMPTS: int = Field(default=8, ge=1, le=50)
+    EMAIL_RETRY_BASE_SECONDS: float = Field(default=30.0, ge=0)
+
+    # `medhub serve` runs one job worker in-process unless this is off (--no-worker).
+    RUN_WORKER: bool = True
+    WORKER_CONCURRENCY: int = Field(default=4, ge=1, le=100)
+    JOB_RETENTION_HOURS: int = Field(default=168, ge=1)
+    STALLED_JOB_SECONDS: int = Field(default=120, ge=10)
 
     @field_validator("CORS_ORIGINS", "TRUSTED_PROXIES", "JWT_PREVIOUS_SECRETS", mode="before")
     @classmethod

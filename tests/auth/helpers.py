@@ -177,23 +177,23 @@ def unsigned_token(header: dict[str, Any], payload: dict[str, Any], signature: s
 # --- mail ---------------------------------------------------------------------------------------
 
 
-def last_mail(app: FastAPI, address: str, template: str) -> Message:
-    messages = mail_to(app, address, template)
+async def last_mail(app: FastAPI, address: str, template: str) -> Message:
+    messages = await mail_to(app, address, template)
     assert messages, f"no {template!r} email to {address}"
     return messages[-1]
 
 
-def link_token(app: FastAPI, address: str, template: str, path: str) -> str:
+async def link_token(app: FastAPI, address: str, template: str, path: str) -> str:
     """The token of the `{FRONTEND_URL}/{path}?token=...` link in the latest such email."""
     frontend = app.state.settings.FRONTEND_URL.rstrip("/")
-    body = text_body(last_mail(app, address, template))
+    body = text_body(await last_mail(app, address, template))
     found = re.search(re.escape(f"{frontend}/{path}?token=") + r"([A-Za-z0-9_\-]+)", body)
     assert found, body
     return found.group(1)
 
 
-def mailed_code(app: FastAPI, address: str, template: str) -> str:
-    body = text_body(last_mail(app, address, template))
+async def mailed_code(app: FastAPI, address: str, template: str) -> str:
+    body = text_body(await last_mail(app, address, template))
     found = re.search(r"\b(\d{6})\b", body)
     assert found, body
     return found.group(1)

@@ -196,7 +196,7 @@ async def test_forgot_password_answers_the_same_for_unknown_emails(
 ) -> None:
     account = await factory.user(login=False)
     known = await forgot(client, account.email)
-    mails_before = len(outbox(app))
+    mails_before = len(await outbox(app))
     unknown = await forgot(client, "nobody-at-all@example.org")
     assert known.status_code == unknown.status_code == 200
     assert (
@@ -208,12 +208,12 @@ async def test_forgot_password_answers_the_same_for_unknown_emails(
             "message": FORGOT_MESSAGE,
         }
     )
-    assert len(outbox(app)) == mails_before
-    assert mail_to(app, "nobody-at-all@example.org") == []
-    [mail] = mail_to(app, account.email, "password_reset")
+    assert len(await outbox(app)) == mails_before
+    assert await mail_to(app, "nobody-at-all@example.org") == []
+    [mail] = await mail_to(app, account.email, "password_reset")
     body = text_body(mail)
     assert f"{app.state.settings.FRONTEND_URL}/reset-password?token=" in body
-    assert mailed_code(app, account.email, "password_reset")
+    assert await mailed_code(app, account.email, "password_reset")
 
 
 async def test_forgot_password_for_deactivated_account_sends_nothing(
@@ -223,7 +223,7 @@ async def test_forgot_password_for_deactivated_account_sends_nothing(
     admin_sql("UPDATE users SET is_active = false WHERE id = %s", (account.id,))
     response = await forgot(client, account.email)
     assert response.json()["message"] == FORGOT_MESSAGE
-    assert mail_to(app, account.email, "password_reset") == []
+    assert await mail_to(app, account.email, "password_reset") == []
 
 
 async def test_forgot_password_bad_email_is_400(client: httpx.AsyncClient) -> None:
@@ -238,7 +238,7 @@ async def test_reset_with_the_link_works_once_and_logs_out_everywhere(
     account = await factory.user(login=False)
     sessions = [await login_ok(client, account.email) for _ in range(2)]
     await forgot(client, account.email)
-    token = link_token(app, account.email, "password_reset", "reset-password")
+    token = await link_token(app, account.email, "password_reset", "reset-password")
     response = await reset(client, token=token, new_password=NEW_PASSWORD)
     assert response.status_code == 200, response.text
     assert response.json()["message"] == "Password reset: log in with the new password"
@@ -258,7 +258,7 @@ async def test_reset_with_the_link_works_once_and_logs_out_everywhere(
     assert detail_fields(second) == {"token"}
     assert (await login(client, account.email, NEW_PASSWORD)).status_code == 200
     # The emailed code died with the link.
-    code = mailed_code(app, account.email, "password_reset")
+    code = await mailed_code(app, account.email, "password_reset")
     by_code = await reset(
         client, email=account.email, otp=code, new_password="Another-Strong-Pass-88"
     )
@@ -270,7 +270,7 @@ async def test_expired_reset_link_is_refused(
 ) -> None:
     account = await factory.user(login=False)
     await forgot(client, account.email)
-    token = link_token(app, account.email, "password_reset", "reset-password")
+    token = await link_token(app, account.email, "password_reset", "reset-password")
     admin_sql(
         "UPDATE one_time_tokens SET expires_at = now() - interval '1 second'"
         " WHERE user_id = %s AND purpose = 'reset_password'",
@@ -287,9 +287,9 @@ async def test_a_new_reset_request_retires_the_previous_link(
 ) -> None:
     account = await factory.user(login=False)
     await forgot(client, account.email)
-    old = link_token(app, account.email, "password_reset", "reset-password")
+    old = await link_token(app, account.email, "password_reset", "reset-password")
     await forgot(client, account.email)
-    new = link_token(app, account.email, "password_reset", "reset-password")
+    new = await link_token(app, account.email, "password_reset", "reset-password")
     assert old != new
     assert_error(await reset(client, token=old, new_password=NEW_PASSWORD), 400, "VALIDATION_ERROR")
     assert (await reset(client, token=new, new_password=NEW_PASSWORD)).status_code == 200
@@ -304,7 +304,7 @@ async def test_reset_link_must_be_a_reset_link(
         json={"email": "purpose@example.org", "password": STRONG_PASSWORD, "full_name": "P Q"},
     )
     assert response.status_code == 201
-    verify = link_token(app, "purpose@example.org", "verify_email", "verify-email")
+    verify = await link_token(app, "purpose@example.org", "verify_email", "verify-email")
     refused = await reset(client, token=verify, new_password=NEW_PASSWORD)
     assert_error(refused, 400, "VALIDATION_ERROR")
     assert (await login(client, "purpose@example.org", STRONG_PASSWORD)).status_code == 200
@@ -316,7 +316,7 @@ async def test_reset_with_email_and_code(
     account = await factory.user(login=False)
     live = await login_ok(client, account.email)
     await forgot(client, account.email)
-    code = mailed_code(app, account.email, "password_reset")
+    code = await mailed_code(app, account.email, "password_reset")
     stored = admin_sql(
         "SELECT token_hash FROM one_time_tokens WHERE purpose = 'reset_password_otp'"
     )
@@ -327,7 +327,7 @@ async def test_reset_with_email_and_code(
     assert (await login(client, account.email, NEW_PASSWORD)).status_code == 200
     assert_error(await me(client, live.headers), 401, "AUTHENTICATION_ERROR")
     # The link sent with the code is dead too.
-    token = link_token(app, account.email, "password_reset", "reset-password")
+    token = await link_token(app, account.email, "password_reset", "reset-password")
     assert_error(
         await reset(client, token=token, new_password="Other-Strong-Pass-91"),
         400,
@@ -346,7 +346,7 @@ async def test_five_wrong_reset_codes_kill_the_code(
 ) -> None:
     account = await factory.user(login=False)
     await forgot(client, account.email)
-    code = mailed_code(app, account.email, "password_reset")
+    code = await mailed_code(app, account.email, "password_reset")
     wrong = other_code(code)
     for attempt in range(1, 6):
         response = await reset(client, email=account.email, otp=wrong, new_password=NEW_PASSWORD)
@@ -392,7 +392,7 @@ async def test_reset_enforces_policy_and_history_and_keeps_the_link_usable(
 ) -> None:
     account = await factory.user(login=False)
     await forgot(client, account.email)
-    token = link_token(app, account.email, "password_reset", "reset-password")
+    token = await link_token(app, account.email, "password_reset", "reset-password")
     weak = await reset(client, token=token, new_password="Password1!")
     assert_error(weak, 400, "VALIDATION_ERROR")
     assert detail_fields(weak) == {"new_password"}
@@ -411,7 +411,7 @@ async def test_reset_unlocks_a_locked_account(
         await login(client, account.email, "Wrong-Password-99!")
     assert_error(await login(client, account.email), 423, "ACCOUNT_LOCKED")
     await forgot(client, account.email)
-    token = link_token(app, account.email, "password_reset", "reset-password")
+    token = await link_token(app, account.email, "password_reset", "reset-password")
     assert (await reset(client, token=token, new_password=NEW_PASSWORD)).status_code == 200
     assert (await login(client, account.email, NEW_PASSWORD)).status_code == 200
 
@@ -421,7 +421,7 @@ async def test_concurrent_resets_with_one_link_let_exactly_one_win(
 ) -> None:
     account = await factory.user(login=False)
     await forgot(client, account.email)
-    token = link_token(app, account.email, "password_reset", "reset-password")
+    token = await link_token(app, account.email, "password_reset", "reset-password")
     candidates = [NEW_PASSWORD, "Green-Valley-Kite-58"]
     responses = await asyncio.gather(
         *(reset(client, token=token, new_password=password) for password in candidates)

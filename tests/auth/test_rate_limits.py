@@ -126,7 +126,7 @@ async def test_otp_limit_is_per_user(make_settings: MakeSettings, backend: str) 
             f"{API}/auth/otp/request", json=body, headers=first.headers
         )
         assert_limited(refused, 2)
-        assert len(mail_to(served.app, first_user.email, "otp")) == 2
+        assert len(await mail_to(served.app, first_user.email, "otp")) == 2
         # Same address, another user: a separate allowance.
         other = await served.client.post(
             f"{API}/auth/otp/request", json=body, headers=second.headers

@@ -106,7 +106,7 @@ async def test_weak_passwords_are_refused_and_create_nothing(
         assert detail_fields(response) == {"password"}, password
         assert any(fragment in detail["message"] for detail in error["details"]), error
     assert user_count(admin_sql) == 0
-    assert mail_to(app, "weak@example.org") == []
+    assert await mail_to(app, "weak@example.org") == []
 
 
 async def test_password_longer_than_128_is_refused(
@@ -188,7 +188,7 @@ async def test_self_registered_doctor_waits_for_approval(
     assert data["role"] == "doctor"
     assert data["is_approved"] is False
     assert data["is_verified"] is False
-    [welcome] = mail_to(app, "dr.who@example.org", "welcome")
+    [welcome] = await mail_to(app, "dr.who@example.org", "welcome")
     assert "reviewed by an administrator" in text_body(welcome)
 
 
@@ -200,7 +200,7 @@ async def test_patient_is_approved_and_welcome_has_no_review_note(
         client, bearer((await login(client, "pat@example.org")).json()["data"]["access_token"])
     )
     assert profile.json()["data"]["is_approved"] is True
-    [welcome] = mail_to(app, "pat@example.org", "welcome")
+    [welcome] = await mail_to(app, "pat@example.org", "welcome")
     assert "reviewed by an administrator" not in text_body(welcome)
 
 
@@ -208,11 +208,11 @@ async def test_registration_mails_a_verification_link_and_a_welcome(
     client: httpx.AsyncClient, app: FastAPI, admin_sql: AdminSql
 ) -> None:
     await register(client, email="mail.me@example.org", full_name="Mail Me")
-    templates = sorted(m["X-MedHub-Template"] for m in mail_to(app, "mail.me@example.org"))
+    templates = sorted(m["X-MedHub-Template"] for m in await mail_to(app, "mail.me@example.org"))
     assert templates == ["verify_email", "welcome"]
-    token = link_token(app, "mail.me@example.org", "verify_email", "verify-email")
+    token = await link_token(app, "mail.me@example.org", "verify_email", "verify-email")
     assert len(token) >= 32
-    [verify] = mail_to(app, "mail.me@example.org", "verify_email")
+    [verify] = await mail_to(app, "mail.me@example.org", "verify_email")
     assert "Hello Mail Me" in text_body(verify)
     assert f"{app.state.settings.FRONTEND_URL}/verify-email?token={token}" in text_body(verify)
     # Only a digest of the link is stored.
@@ -224,5 +224,5 @@ async def test_registration_mails_a_verification_link_and_a_welcome(
 async def test_failed_registration_sends_no_email(client: httpx.AsyncClient, app: FastAPI) -> None:
     await register(client, email="twice@example.org")
     await register(client, email="twice@example.org")
-    assert len(mail_to(app, "twice@example.org", "verify_email")) == 1
-    assert len(mail_to(app, "twice@example.org", "welcome")) == 1
+    assert len(await mail_to(app, "twice@example.org", "verify_email")) == 1
+    assert len(await mail_to(app, "twice@example.org", "welcome")) == 1

@@ -22,7 +22,7 @@ async def test_register_verify_login_me_logout(
     )
     assert registered.status_code == 201, registered.text
     assert registered.json()["message"] == "Registration successful. Please verify your email."
-    [mail] = mail_to(app, "ann@example.org", "verify_email")
+    [mail] = await mail_to(app, "ann@example.org", "verify_email")
     token = re.search(r"verify-email\?token=([\w-]+)", text_body(mail))
     assert token
     login = await client.post(

@@ -41,7 +41,7 @@ async def test_verification_link_verifies_once(
 ) -> None:
     registered = await register(client, email="verify.me@example.org")
     user_id = registered.json()["data"]["user_id"]
-    token = link_token(app, "verify.me@example.org", "verify_email", "verify-email")
+    token = await link_token(app, "verify.me@example.org", "verify_email", "verify-email")
     response = await verify(client, token)
     assert response.status_code == 200, response.text
     assert response.json()["message"] == "Email verified"
@@ -60,7 +60,7 @@ async def test_concurrent_uses_of_one_verification_link_count_once(
     client: httpx.AsyncClient, app: FastAPI, admin_sql: AdminSql
 ) -> None:
     await register(client, email="race.verify@example.org")
-    token = link_token(app, "race.verify@example.org", "verify_email", "verify-email")
+    token = await link_token(app, "race.verify@example.org", "verify_email", "verify-email")
     responses = await asyncio.gather(*(verify(client, token) for _ in range(3)))
     assert sorted(r.status_code for r in responses) == [200, 400, 400]
     audited = scalar(
@@ -84,7 +84,7 @@ async def test_expired_verification_link_is_400(
     client: httpx.AsyncClient, app: FastAPI, admin_sql: AdminSql
 ) -> None:
     await register(client, email="late@example.org")
-    token = link_token(app, "late@example.org", "verify_email", "verify-email")
+    token = await link_token(app, "late@example.org", "verify_email", "verify-email")
     admin_sql("UPDATE one_time_tokens SET expires_at = now() - interval '1 second'")
     assert_error(await verify(client, token), 400, "VALIDATION_ERROR")
 
@@ -93,23 +93,23 @@ async def test_resend_for_unknown_or_verified_email_is_200_and_silent(
     client: httpx.AsyncClient, app: FastAPI, factory: Factory
 ) -> None:
     verified = await factory.user(login=False, verified=True)
-    before = len(outbox(app))
+    before = len(await outbox(app))
     for email in ("nobody-resend@example.org", verified.email):
         response = await client.post(f"{API}/auth/resend-verification", json={"email": email})
         assert response.status_code == 200, response.text
         assert response.json()["message"] == RESEND_MESSAGE
-    assert len(outbox(app)) == before
+    assert len(await outbox(app)) == before
 
 
 async def test_resend_replaces_the_previous_link(client: httpx.AsyncClient, app: FastAPI) -> None:
     await register(client, email="resend@example.org")
-    first = link_token(app, "resend@example.org", "verify_email", "verify-email")
+    first = await link_token(app, "resend@example.org", "verify_email", "verify-email")
     response = await client.post(
         f"{API}/auth/resend-verification", json={"email": "RESEND@example.org"}
     )
     assert response.json()["message"] == RESEND_MESSAGE
-    assert len(mail_to(app, "resend@example.org", "verify_email")) == 2
-    second = link_token(app, "resend@example.org", "verify_email", "verify-email")
+    assert len(await mail_to(app, "resend@example.org", "verify_email")) == 2
+    second = await link_token(app, "resend@example.org", "verify_email", "verify-email")
     assert second != first
     assert_error(await verify(client, first), 400, "VALIDATION_ERROR")
     assert (await verify(client, second)).status_code == 200
@@ -121,7 +121,7 @@ async def test_resend_for_the_logged_in_user_needs_no_body(
     account = await factory.user("patient", verified=False)
     response = await client.post(f"{API}/auth/resend-verification", headers=account.headers)
     assert response.status_code == 200, response.text
-    token = link_token(app, account.email, "verify_email", "verify-email")
+    token = await link_token(app, account.email, "verify_email", "verify-email")
     assert (await verify(client, token)).status_code == 200
     assert (await me(client, account.headers)).json()["data"]["is_verified"] is True
 
@@ -162,11 +162,11 @@ async def test_otp_request_mails_a_six_digit_code(
     assert body["data"]["purpose"] == "medical_history"
     expires = datetime.fromisoformat(body["data"]["expires_at"].replace("Z", "+00:00"))
     assert 9 * 60 < (expires - now_utc()).total_seconds() <= 10 * 60
-    [mail] = mail_to(app, account.email, "otp")
+    [mail] = await mail_to(app, account.email, "otp")
     text = text_body(mail)
     assert re.search(r"\b\d{6}\b", text)
     assert "access to medical history" in text
-    code = mailed_code(app, account.email, "otp")
+    code = await mailed_code(app, account.email, "otp")
     stored = admin_sql("SELECT token_hash FROM one_time_tokens WHERE purpose LIKE 'otp:%%'")
     assert len(stored) == 1
     assert code not in stored[0][0]
@@ -177,7 +177,7 @@ async def test_otp_verify_wrong_then_right(
 ) -> None:
     account = await factory.user("patient")
     await request_otp(client, account.headers)
-    code = mailed_code(app, account.email, "otp")
+    code = await mailed_code(app, account.email, "otp")
     wrong = await verify_otp(client, account.headers, other_code(code))
     assert_error(wrong, 400, "VALIDATION_ERROR")
     assert detail_fields(wrong) == {"code"}
@@ -196,7 +196,7 @@ async def test_concurrent_uses_of_one_code_grant_once(
 ) -> None:
     account = await factory.user("patient")
     await request_otp(client, account.headers)
-    code = mailed_code(app, account.email, "otp")
+    code = await mailed_code(app, account.email, "otp")
     responses = await asyncio.gather(*(verify_otp(client, account.headers, code) for _ in range(3)))
     assert sorted(r.status_code for r in responses) == [200, 400, 400]
     grants = scalar(
@@ -211,7 +211,7 @@ async def test_five_wrong_codes_kill_the_otp(
 ) -> None:
     account = await factory.user("patient")
     await request_otp(client, account.headers, "payment")
-    code = mailed_code(app, account.email, "otp")
+    code = await mailed_code(app, account.email, "otp")
     for _ in range(5):
         wrong = await verify_otp(client, account.headers, other_code(code), "payment")
         assert_error(wrong, 400, "VALIDATION_ERROR")
@@ -225,7 +225,7 @@ async def test_otp_is_bound_to_its_purpose_and_its_user(
     owner = await factory.user("patient")
     other = await factory.user("patient")
     await request_otp(client, owner.headers, "payment")
-    code = mailed_code(app, owner.email, "otp")
+    code = await mailed_code(app, owner.email, "otp")
     other_purpose = await verify_otp(client, owner.headers, code, "medical_history")
     assert_error(other_purpose, 400, "VALIDATION_ERROR")
     other_user = await verify_otp(client, other.headers, code, "payment")
@@ -238,9 +238,9 @@ async def test_a_new_otp_replaces_the_previous_one(
 ) -> None:
     account = await factory.user("patient")
     await request_otp(client, account.headers)
-    first = mailed_code(app, account.email, "otp")
+    first = await mailed_code(app, account.email, "otp")
     await request_otp(client, account.headers)
-    second = mailed_code(app, account.email, "otp")
+    second = await mailed_code(app, account.email, "otp")
     live = admin_sql(
         "SELECT count(*) FILTER (WHERE used_at IS NULL), count(*) FROM one_time_tokens"
         " WHERE user_id = %s AND purpose = 'otp:medical_history'",
@@ -304,7 +304,7 @@ async def test_verified_principal_refuses_unverified_accounts(
 
         # Verifying takes effect on the very next request, with the same token.
         await served.client.post(f"{API}/auth/resend-verification", headers=unverified.headers)
-        token = link_token(served.app, unverified.email, "verify_email", "verify-email")
+        token = await link_token(served.app, unverified.email, "verify_email", "verify-email")
         assert (await verify(served.client, token)).status_code == 200
         now_allowed = await served.client.get("/api/v1/_probe/money", headers=unverified.headers)
         assert now_allowed.status_code == 200, now_allowed.text

@@ -1,44 +1,34 @@
-"""Queued emails follow the outermost transaction, savepoints included."""
+"""Work queued on a session follows its outermost transaction, savepoints included."""
 
 from __future__ import annotations
 
 import pytest
-from fastapi import FastAPI
 
 from medhub.kit.db import Database
-from medhub.kit.email import queue_email
-from tests.factories import outbox
+from medhub.kit.txqueue import TransactionQueue
 
-CONTEXT = {"full_name": "Ann", "token": "t" * 40, "ttl_hours": 1}
+PROBE: TransactionQueue[str] = TransactionQueue("test-probe")
 
 
-async def test_email_goes_out_after_commit_only(app: FastAPI, database: Database) -> None:
+async def test_items_are_taken_at_the_outer_commit_only(database: Database) -> None:
     async with database.unit_of_work() as session:
-        queue_email(session, "verify_email", "a@example.org", CONTEXT)
-        assert outbox(app) == [], "nothing leaves before COMMIT"
-    assert [m["To"] for m in outbox(app)] == ["a@example.org"]
+        PROBE.add(session, "kept")
+        async with session.begin_nested():
+            PROBE.add(session, "released")
+            assert PROBE.take(session.sync_session) == [], "a savepoint commit is not the commit"
+        savepoint = await session.begin_nested()
+        PROBE.add(session, "dropped")
+        await savepoint.rollback()
+        assert PROBE.take(session.sync_session) == ["kept", "released"]
 
 
-async def test_rolled_back_work_sends_nothing(app: FastAPI, database: Database) -> None:
+async def test_a_rollback_drops_everything(database: Database) -> None:
     async def fail() -> None:
         async with database.unit_of_work() as session:
-            queue_email(session, "verify_email", "b@example.org", CONTEXT)
+            PROBE.add(session, "lost")
             raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
         await fail()
-    assert outbox(app) == []
-
-
-async def test_savepoints_neither_send_early_nor_drop_earlier_mail(
-    app: FastAPI, database: Database
-) -> None:
     async with database.unit_of_work() as session:
-        queue_email(session, "verify_email", "kept@example.org", CONTEXT)
-        async with session.begin_nested():
-            queue_email(session, "verify_email", "released@example.org", CONTEXT)
-        assert outbox(app) == [], "releasing a savepoint is not the commit"
-        savepoint = await session.begin_nested()
-        queue_email(session, "verify_email", "dropped@example.org", CONTEXT)
-        await savepoint.rollback()
-    assert sorted(m["To"] for m in outbox(app)) == ["kept@example.org", "released@example.org"]
+        assert PROBE.take(session.sync_session) == []

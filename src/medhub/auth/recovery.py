@@ -14,10 +14,10 @@ from medhub.auth.runtime import AuthRuntime
 from medhub.auth.schemas import OtpPurpose, ResetPasswordRequest
 from medhub.authz.principal import Principal
 from medhub.kit.db import release_connection
-from medhub.kit.email import queue_email
 from medhub.kit.errors import ErrorDetail, ValidationFailed
 from medhub.kit.security import digest, keyed_digest, new_otp, new_secret
 from medhub.kit.tenancy import set_system_context, set_tenant_context
+from medhub.mail.service import queue_email
 from medhub.models.identity import OneTimeToken, User
 from medhub.users import service as users
 
@@ -53,11 +53,12 @@ async def send_verification(session: AsyncSession, runtime: AuthRuntime, user: U
     token = new_secret(32)
     hours = runtime.settings.EMAIL_VERIFICATION_TTL_HOURS
     await _new_token(session, user, VERIFY_EMAIL, digest(token), timedelta(hours=hours))
-    queue_email(
+    await queue_email(
         session,
         "verify_email",
         user.email,
         {"full_name": user.full_name, "token": token, "ttl_hours": hours},
+        user_id=user.id,
     )
 
 
@@ -113,7 +114,7 @@ async def forgot_password(session: AsyncSession, runtime: AuthRuntime, email: st
     await _new_token(
         session, user, RESET_OTP, keyed_digest(runtime.otp_key, f"{user.id}:{code}"), otp_ttl
     )
-    queue_email(
+    await queue_email(
         session,
         "password_reset",
         user.email,
@@ -124,6 +125,7 @@ async def forgot_password(session: AsyncSession, runtime: AuthRuntime, email: st
             "link_ttl_minutes": settings.PASSWORD_RESET_TTL_MINUTES,
             "otp_ttl_minutes": settings.OTP_TTL_MINUTES,
         },
+        user_id=user.id,
     )
     audit.record(
         session, "password_reset_requested", user_id=user.id, organization_id=user.organization_id
@@ -258,7 +260,7 @@ async def request_otp(
         keyed_digest(runtime.otp_key, f"{user.id}:{code}"),
         ttl,
     )
-    queue_email(
+    await queue_email(
         session,
         "otp",
         user.email,
@@ -268,6 +270,7 @@ async def request_otp(
             "purpose_label": PURPOSE_LABELS[purpose],
             "ttl_minutes": runtime.settings.OTP_TTL_MINUTES,
         },
+        user_id=user.id,
     )
     audit.record(session, "otp_requested", actor=principal, metadata={"purpose": purpose.value})
     return expires

@@ -22,9 +22,9 @@ from medhub.auth.runtime import AuthRuntime
 from medhub.auth.schemas import RegisterRequest
 from medhub.authz.dependencies import csrf_matches, csrf_token_for
 from medhub.authz.principal import Principal
+from medhub.events import service as events
 from medhub.kit.context import current_client
 from medhub.kit.db import release_connection
-from medhub.kit.email import queue_email
 from medhub.kit.errors import NotFound, PermissionDenied
 from medhub.kit.security import digest, new_secret
 from medhub.kit.tenancy import set_system_context, set_tenant_context
@@ -58,11 +58,9 @@ async def register(session: AsyncSession, runtime: AuthRuntime, data: RegisterRe
         is_approved=data.role != "doctor",
     )
     await recovery.send_verification(session, runtime, user)
-    queue_email(
-        session,
-        "welcome",
-        user.email,
-        {"full_name": user.full_name, "role": user.role, "pending_approval": not user.is_approved},
+    # The welcome email (and whatever later domains hang on it) follows from the event.
+    await events.emit(
+        session, "user.registered", {"user_id": str(user.id), "role": user.role}, actor_id=user.id
     )
     audit.record(
         session,

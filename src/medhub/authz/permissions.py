@@ -24,6 +24,7 @@ class Action(StrEnum):
     TENANTS_MANAGE = "tenants.manage"
     API_KEYS_MANAGE = "api_keys.manage"
     ACTIVITY_LOGS_READ = "activity_logs.read"
+    JOBS_MANAGE = "jobs.manage"
 
 
 Y, N = True, False
@@ -52,6 +53,7 @@ MATRIX: dict[Action, tuple[bool, ...]] = {
     Action.TENANTS_MANAGE:       (Y,     N,     N,     N,     N,     N,     N,     N),
     Action.API_KEYS_MANAGE:      (N,     Y,     N,     N,     N,     N,     N,     N),
     Action.ACTIVITY_LOGS_READ:   (Y,     Y,     N,     N,     N,     N,     N,     N),
+    Action.JOBS_MANAGE:          (Y,     N,     N,     N,     N,     N,     N,     N),
 }
 # fmt: on
 

@@ -1,67 +1,126 @@
-"""Outgoing email: rendered from templates, sent only when the transaction that caused it commits.
+"""Email building blocks: Jinja2 templates (HTML + text, one base layout) and transports.
 
-`queue_email(session, template, to, context)` is the one call domains make. The
-message goes out after COMMIT (a rolled-back request sends nothing). The
-`console` backend writes each message as an `.eml` file under DATA_DIR/outbox/
-and logs it; the job-queue/SMTP delivery plugs in behind the same call.
+Domains do not send mail themselves: `medhub.mail.service.queue_email` stores the
+rendered message and defers its delivery job in the caller's transaction. The
+transport is chosen by EMAIL_BACKEND: `console` writes each message as an `.eml`
+file under DATA_DIR/outbox/ (and logs it), `smtp` talks to a real server.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import aiosmtplib
 import structlog
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from medhub.config import Settings
-from medhub.kit.txqueue import TransactionQueue
 
 log = structlog.get_logger(__name__)
 
-_PENDING: TransactionQueue[EmailMessage] = TransactionQueue("email")
 MAILER_KEY = "medhub.mailer"
 
 
-class Mailer:
+@dataclass(frozen=True)
+class RenderedEmail:
+    template: str
+    subject: str
+    text: str
+    html: str
+
+
+class TemplateRenderer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.outbox = settings.data_dir / "outbox"
-        self.templates = Environment(
+        self.environment = Environment(
             loader=PackageLoader("medhub", "templates/email"),
             autoescape=select_autoescape(["html"]),
             undefined=StrictUndefined,
+            enable_async=False,
         )
 
-    def render(self, template: str, to: str, context: dict[str, Any]) -> EmailMessage:
+    def render(self, template: str, context: dict[str, Any]) -> RenderedEmail:
         values = {
             "app_name": "MedHub",
             "frontend_url": self.settings.FRONTEND_URL.rstrip("/"),
             **context,
         }
-        subject = self.templates.get_template(f"{template}.subject.txt").render(values).strip()
-        text = self.templates.get_template(f"{template}.txt").render(values)
-        html = self.templates.get_template(f"{template}.html").render(values)
-        message = EmailMessage()
-        message["From"] = self.settings.FROM_EMAIL
-        message["To"] = to
-        message["Subject"] = subject
-        message["Date"] = formatdate(localtime=False)
-        message["Message-ID"] = make_msgid(domain="medhub.local")
-        message["X-MedHub-Template"] = template
-        message.set_content(text)
-        message.add_alternative(html, subtype="html")
-        return message
+        get = self.environment.get_template
+        return RenderedEmail(
+            template=template,
+            subject=" ".join(get(f"{template}.subject.txt").render(values).split()),
+            text=get(f"{template}.txt").render(values),
+            html=get(f"{template}.html").render(values),
+        )
 
-    def deliver(self, message: EmailMessage) -> Path:
+    def templates(self) -> list[str]:
+        names = self.environment.list_templates(filter_func=lambda n: n.endswith(".subject.txt"))
+        return sorted(name.removesuffix(".subject.txt") for name in names)
+
+
+def build_message(
+    *,
+    sender: str,
+    to: str,
+    rendered: RenderedEmail,
+    attachments: list[dict[str, Any]] | None = None,
+    message_id: str | None = None,
+) -> EmailMessage:
+    """multipart/alternative (text, html); inline images join the html part as related."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = rendered.subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = message_id or make_msgid(domain="medhub.local")
+    message["X-MedHub-Template"] = rendered.template
+    message.set_content(rendered.text)
+    message.add_alternative(rendered.html, subtype="html")
+    if attachments:
+        html_part = message.get_body(preferencelist=("html",))
+        assert isinstance(html_part, EmailMessage)
+        for item in attachments:
+            maintype, _, subtype = str(item["content_type"]).partition("/")
+            html_part.add_related(
+                base64.b64decode(item["data_b64"]),
+                maintype=maintype,
+                subtype=subtype,
+                cid=f"<{item['cid']}>",
+                filename=item.get("filename"),
+            )
+    return message
+
+
+class EmailDeliveryError(Exception):
+    """Delivery failed; `permanent` says whether trying again could help."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class Transport(Protocol):
+    name: str
+
+    async def send(self, message: EmailMessage) -> None: ...
+
+
+class ConsoleTransport:
+    name = "console"
+
+    def __init__(self, outbox: Path) -> None:
+        self.outbox = outbox
+
+    async def send(self, message: EmailMessage) -> None:
         self.outbox.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         safe_to = re.sub(r"[^A-Za-z0-9@._-]", "_", str(message["To"]))[:80]
@@ -71,31 +130,83 @@ class Mailer:
         tmp.replace(path)
         log.info(
             "email.sent",
-            backend="console",
+            backend=self.name,
             to=str(message["To"]),
             subject=str(message["Subject"]),
             template=str(message["X-MedHub-Template"]),
             file=str(path),
         )
-        return path
 
 
-def queue_email(session: AsyncSession, template: str, to: str, context: dict[str, Any]) -> None:
-    """Render now (a template error fails the request), send after the commit."""
-    mailer: Mailer = session.info[MAILER_KEY]
-    message = mailer.render(template, to, context)
-    _PENDING.add(session, message)
+class SmtpTransport:
+    name = "smtp"
 
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
 
-@event.listens_for(Session, "after_commit")
-def _send_after_commit(session: Session) -> None:
-    pending = _PENDING.take(session)
-    mailer: Mailer | None = session.info.get(MAILER_KEY)
-    for message in pending:
-        if mailer is None:
-            continue
+    async def send(self, message: EmailMessage) -> None:
+        settings = self.settings
         try:
-            mailer.deliver(message)
-        except OSError:
-            # The transaction is committed; a failed delivery must not undo it.
-            log.exception("email.delivery_failed", to=str(message["To"]))
+            await aiosmtplib.send(
+                message,
+                hostname=settings.SMTP_HOST,
+                port=settings.SMTP_PORT,
+                username=settings.SMTP_USER,
+                password=settings.SMTP_PASS,
+                use_tls=settings.SMTP_TLS == "tls",
+                start_tls=settings.SMTP_TLS == "starttls",
+                timeout=settings.SMTP_TIMEOUT_SECONDS,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [error.code for error in exc.recipients]
+            permanent = all(code >= 500 for code in codes)
+            raise EmailDeliveryError(f"recipient refused: {exc}", permanent=permanent) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            # 5xx: the server will say the same next time. 4xx: try again later.
+            raise EmailDeliveryError(
+                f"SMTP {exc.code}: {exc.message}", permanent=exc.code >= 500
+            ) from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise EmailDeliveryError(f"{type(exc).__name__}: {exc}", permanent=False) from exc
+        log.info(
+            "email.sent",
+            backend=self.name,
+            to=str(message["To"]),
+            subject=str(message["Subject"]),
+            template=str(message["X-MedHub-Template"]),
+        )
+
+
+def transport_for(settings: Settings) -> Transport:
+    if settings.EMAIL_BACKEND == "smtp":
+        return SmtpTransport(settings)
+    return ConsoleTransport(settings.data_dir / "outbox")
+
+
+SAMPLES_FILE = "samples.json"
+
+
+def sample_context(template: str) -> dict[str, Any]:
+    """The sample context a template is previewed (and tested) with."""
+    from importlib.resources import files  # noqa: PLC0415
+
+    samples: dict[str, dict[str, Any]] = json.loads(
+        files("medhub").joinpath("templates/email", SAMPLES_FILE).read_text()
+    )
+    return samples.get(template, {})
+
+
+class Mailer:
+    """Renders templates and knows the configured transport (one per process)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.renderer = TemplateRenderer(settings)
+        self.transport = transport_for(settings)
+
+    @property
+    def outbox(self) -> Path:
+        return self.settings.data_dir / "outbox"
+
+    def render(self, template: str, context: dict[str, Any]) -> RenderedEmail:
+        return self.renderer.render(template, context)

@@ -19,6 +19,19 @@ config = context.config
 target_metadata = Base.metadata
 
 
+# Tables that exist on purpose without an ORM model: procrastinate's own schema and
+# the audit chain tip. Autogenerate must not propose dropping them.
+UNMODELLED_TABLE_PREFIXES = ("procrastinate_", "activity_log_chain")
+
+
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    if type_ == "table" and reflected and compare_to is None and name:
+        return not name.startswith(UNMODELLED_TABLE_PREFIXES)
+    return True
+
+
 def run_migrations() -> None:
     url = config.attributes.get("database_url")
     if url is None:
@@ -32,6 +45,7 @@ def run_migrations() -> None:
                 connection=connection,
                 target_metadata=target_metadata,
                 compare_type=True,
+                include_object=include_object,
                 transaction_per_migration=True,
             )
             with context.begin_transaction():

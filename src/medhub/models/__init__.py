@@ -2,6 +2,7 @@
 
 from medhub.models.audit import ActivityLog
 from medhub.models.base import Base, IdMixin, TimestampMixin, new_id
+from medhub.models.events import DomainEvent, EventDelivery
 from medhub.models.identity import (
     Address,
     ApiKey,
@@ -15,6 +16,7 @@ from medhub.models.identity import (
     Role,
     User,
 )
+from medhub.models.mail import EmailStatus, OutgoingEmail
 
 __all__ = [
     "ActivityLog",
@@ -22,11 +24,15 @@ __all__ = [
     "ApiKey",
     "AuthSession",
     "Base",
+    "DomainEvent",
+    "EmailStatus",
+    "EventDelivery",
     "IdMixin",
     "OneTimeToken",
     "Organization",
     "OrganizationKind",
     "OrganizationStatus",
+    "OutgoingEmail",
     "PasswordHistory",
     "RefreshToken",
     "Role",

@@ -1,0 +1,146 @@
+"""Background jobs on PostgreSQL (procrastinate), deferred inside the request's transaction.
+
+`await defer(session, some_task, id=...)` inserts the job through the SQLAlchemy
+session's own connection: if the request rolls back, the job never existed; if it
+commits, the job is there. Jobs take ids, reload rows, are idempotent, and
+declare their retry policy (see `Backoff`).
+
+Workers (`medhub worker`, or the one `medhub serve` runs in development) receive
+the process's `JobRuntime` in their job context.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from procrastinate import App, JobContext, PsycopgConnector, RetryDecision
+from procrastinate.jobs import Job
+from procrastinate.retry import BaseRetryStrategy
+from procrastinate.tasks import Task
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from medhub.config import Settings, get_settings
+from medhub.kit.db import Database
+
+log = structlog.get_logger(__name__)
+
+# Every module that defines tasks, so a worker knows them all.
+TASK_MODULES = [
+    "medhub.mail.tasks",
+    "medhub.events.tasks",
+    "medhub.events.handlers",
+    "medhub.jobs.periodic",
+]
+
+jobs_app = App(connector=PsycopgConnector(), import_paths=TASK_MODULES)
+
+RUNTIME_KEY = "medhub"
+
+# The settings of the worker running in this process: retry strategies read their
+# limits at failure time, from here (the job context does not reach them).
+_worker_settings: Settings | None = None
+
+
+def active_settings() -> Settings:
+    if _worker_settings is not None:
+        return _worker_settings
+    return get_settings()
+
+
+@dataclass
+class JobRuntime:
+    """What a job needs besides its arguments; one per worker process."""
+
+    settings: Settings
+    database: Database
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def runtime_of(context: JobContext) -> JobRuntime:
+    runtime: JobRuntime = context.additional_context[RUNTIME_KEY]
+    return runtime
+
+
+async def defer(session: AsyncSession, task: Task[Any, Any, Any], **kwargs: Any) -> int:
+    """Defer `task(**kwargs)` in the session's transaction; returns the job id."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    job_id: int = await task.configure(connection=driver).defer_async(**kwargs)
+    return job_id
+
+
+@dataclass(frozen=True)
+class Backoff(BaseRetryStrategy):
+    """Exponential backoff: base, 2·base, 4·base, … (capped), for `max_attempts` runs.
+
+    The numbers come from settings when the job fails, not at import, so an
+    operator's change applies without redeploying. Exceptions listed in `give_up_on`
+    fail the job at once (a permanent error does not get better by retrying).
+    """
+
+    max_attempts: Callable[[], int]
+    base_seconds: Callable[[], float]
+    cap_seconds: float = 6 * 3600
+    give_up_on: tuple[type[BaseException], ...] = ()
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if isinstance(exception, self.give_up_on):
+            return None
+        # `attempts` counts the runs before this one.
+        if job.attempts + 1 >= self.max_attempts():
+            return None
+        wait = min(self.cap_seconds, self.base_seconds() * math.pow(2, job.attempts))
+        return RetryDecision(retry_in={"seconds": math.ceil(wait)})
+
+
+def constant(value: float) -> Callable[[], float]:
+    return lambda: value
+
+
+def worker_connector(url: str, *, size: int) -> PsycopgConnector:
+    return PsycopgConnector(
+        conninfo=url,
+        min_size=1,
+        max_size=size,
+        kwargs={"application_name": "medhub-worker"},
+    )
+
+
+async def run_worker(
+    runtime: JobRuntime,
+    *,
+    queues: Iterable[str] | None = None,
+    concurrency: int = 4,
+    wait: bool = True,
+    install_signal_handlers: bool = True,
+    name: str = "medhub-worker",
+    listen_notify: bool = True,
+) -> None:
+    """Run a worker against this process's database until stopped (or, with
+    `wait=False`, until the queues are empty)."""
+    global _worker_settings  # noqa: PLW0603 - one worker runtime per process
+    _worker_settings = runtime.settings
+    connector = worker_connector(runtime.database.url, size=concurrency + 2)
+    with jobs_app.replace_connector(connector) as app:
+        async with app.open_async():
+            options: dict[str, Any] = {"queues": list(queues)} if queues else {}
+            await app.run_worker_async(
+                **options,
+                concurrency=concurrency,
+                wait=wait,
+                name=name,
+                install_signal_handlers=install_signal_handlers,
+                listen_notify=listen_notify and wait,
+                additional_context={RUNTIME_KEY: runtime},
+                fetch_job_polling_interval=1.0 if not wait else 5.0,
+                shutdown_graceful_timeout=30,
+            )
+
+
+JOB_RETENTION = timedelta(days=7)
