@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from medhub.kit.repository import Repository
 from medhub.models.identity import AuthSession, OneTimeToken, RefreshToken
@@ -33,12 +33,15 @@ class SessionRepository(Repository[AuthSession]):
         return result.scalars().all()
 
     async def revoke(self, session_id: uuid.UUID, reason: str) -> bool:
-        result: Any = await self.session.execute(
+        result = await self.session.execute(
             update(AuthSession)
             .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
             .values(revoked_at=func.now(), revoked_reason=reason)
+            .returning(AuthSession.id)
         )
-        return bool(result.rowcount)
+        revoked = list(result.scalars())
+        await self._announce(revoked)
+        return bool(revoked)
 
     async def revoke_all(
         self, user_id: uuid.UUID, reason: str, *, keep: uuid.UUID | None = None
@@ -48,10 +51,22 @@ class SessionRepository(Repository[AuthSession]):
         )
         if keep is not None:
             statement = statement.where(AuthSession.id != keep)
-        result: Any = await self.session.execute(
-            statement.values(revoked_at=func.now(), revoked_reason=reason)
+        result = await self.session.execute(
+            statement.values(revoked_at=func.now(), revoked_reason=reason).returning(
+                AuthSession.id
+            )
         )
-        return int(result.rowcount)
+        revoked = list(result.scalars())
+        await self._announce(revoked)
+        return len(revoked)
+
+    async def _announce(self, session_ids: Sequence[uuid.UUID]) -> None:
+        """Tell every process (live notification streams) that these sessions ended.
+        NOTIFY is delivered at COMMIT, so a rolled-back revocation announces nothing."""
+        for session_id in session_ids:
+            await self.session.execute(
+                text("SELECT pg_notify('medhub_session_revoked', :id)"), {"id": str(session_id)}
+            )
 
 
 class RefreshTokenRepository(Repository[RefreshToken]):
