@@ -28,8 +28,10 @@ from medhub.kit.jobs import JobRuntime, run_worker
 from medhub.kit.logging import configure_logging
 from medhub.kit.metrics import Metrics
 from medhub.kit.middleware import RequestContextMiddleware
+from medhub.kit.notify_hub import NotifyHub
 from medhub.kit.provision import check_app_role, prepare_database, wait_for_database
 from medhub.kit.ratelimit import RateLimiter
+from medhub.notifications.router import router as notifications_router
 from medhub.organizations.router import router as organizations_router
 from medhub.users.router import router as users_router
 
@@ -43,6 +45,10 @@ TAGS = [
     {"name": "admin", "description": "Tenants, organization members and the activity log"},
     {"name": "api-keys", "description": "Keys for third-party access to an organization"},
     {"name": "events", "description": "Domain events and the email queue"},
+    {
+        "name": "notifications",
+        "description": "Your notifications, live updates (SSE) and channel preferences",
+    },
     {"name": "meta", "description": "What this service is"},
     {"name": "operations", "description": "Health, readiness and metrics"},
 ]
@@ -76,6 +82,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = app.state.database.url
         await asyncio.to_thread(wait_for_database, url, settings.DATABASE_STARTUP_TIMEOUT)
         await asyncio.to_thread(check_app_role, url)
+    hub = NotifyHub(app.state.database.url)
+    app.state.notify_hub = hub
+    await hub.start()
     worker: asyncio.Task[None] | None = None
     if settings.RUN_WORKER:
         # One in-process worker, so a single `medhub serve` is a working system;
@@ -98,6 +107,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+        await hub.stop()
         await app.state.database.dispose()
         log.info("app.stopped")
 
@@ -152,6 +162,7 @@ def create_app(
     api.include_router(audit_router)
     api.include_router(apikeys_router)
     api.include_router(events_router)
+    api.include_router(notifications_router)
     app.include_router(api)
     app.include_router(health_router)
 

@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     EMAIL_MAX_ATTEMPTS: int = Field(default=8, ge=1, le=50)
     EMAIL_RETRY_BASE_SECONDS: float = Field(default=30.0, ge=0)
 
+    SSE_HEARTBEAT_SECONDS: float = Field(default=15.0, gt=0)
+    SMS_BACKEND: Literal["console"] = "console"
+
     # `medhub serve` runs one job worker in-process unless this is off (--no-worker).
     RUN_WORKER: bool = True
     WORKER_CONCURRENCY: int = Field(default=4, ge=1, le=100)

@@ -17,6 +17,13 @@ from medhub.models.identity import (
     User,
 )
 from medhub.models.mail import EmailStatus, OutgoingEmail
+from medhub.models.notifications import (
+    Notification,
+    NotificationCategory,
+    NotificationPreference,
+    SmsMessage,
+    SmsStatus,
+)
 
 __all__ = [
     "ActivityLog",
@@ -28,6 +35,9 @@ __all__ = [
     "EmailStatus",
     "EventDelivery",
     "IdMixin",
+    "Notification",
+    "NotificationCategory",
+    "NotificationPreference",
     "OneTimeToken",
     "Organization",
     "OrganizationKind",
@@ -36,6 +46,8 @@ __all__ = [
     "PasswordHistory",
     "RefreshToken",
     "Role",
+    "SmsMessage",
+    "SmsStatus",
     "TimestampMixin",
     "User",
     "new_id",
