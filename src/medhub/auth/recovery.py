@@ -19,6 +19,8 @@ from medhub.kit.security import digest, keyed_digest, new_otp, new_secret
 from medhub.kit.tenancy import set_system_context, set_tenant_context
 from medhub.mail.service import queue_email
 from medhub.models.identity import OneTimeToken, User
+from medhub.models.notifications import NotificationCategory
+from medhub.notifications import service as notifications
 from medhub.users import service as users
 
 VERIFY_EMAIL = "verify_email"
@@ -272,7 +274,20 @@ async def request_otp(
         },
         user_id=user.id,
     )
-    audit.record(session, "otp_requested", actor=principal, metadata={"purpose": purpose.value})
+    # Users who chose SMS for security messages (and have a phone) get the code there too.
+    by_sms = await notifications.send_text(
+        session,
+        user.id,
+        NotificationCategory.security,
+        f"MedHub code for {PURPOSE_LABELS[purpose]}: {code} (valid "
+        f"{runtime.settings.OTP_TTL_MINUTES} min). Never share it.",
+    )
+    audit.record(
+        session,
+        "otp_requested",
+        actor=principal,
+        metadata={"purpose": purpose.value, "sms": by_sms},
+    )
     return expires
 
 

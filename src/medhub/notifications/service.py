@@ -135,6 +135,24 @@ async def notify(  # noqa: PLR0917 - the call every domain makes, kept positiona
     return notification
 
 
+async def send_text(
+    session: AsyncSession, user_id: uuid.UUID, category: NotificationCategory | str, text: str
+) -> bool:
+    """An SMS only (codes, short updates), if the user has a phone and chose SMS for
+    `category`. Returns whether one was queued."""
+    category = NotificationCategory(category)
+    recipient = await NotificationRepository(session).recipient(user_id, category)
+    if recipient is None or not recipient.is_active or not recipient.phone:
+        return False
+    if not _channels(recipient, category).sms:
+        return False
+    sms_id = await SmsRepository(session).queue(
+        user_id, recipient.phone, _clip(text, SMS_MAX_LENGTH)
+    )
+    await defer(session, send_sms, sms_id=str(sms_id))
+    return True
+
+
 # -- the user's own notifications ------------------------------------------------
 
 
