@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench.burst import TARGETS as BURST_TARGETS
+from bench.burst import BurstConfig, BurstRound
 from bench.load import LoadResult, LoadSettings
 from bench.scenarios import TARGETS
 
@@ -117,32 +120,48 @@ def scenario_markdown(report: ScenarioReport) -> str:
     return "\n".join(lines)
 
 
-def run_header(info: RunInfo) -> str:
+def run_header(info: RunInfo, *, http: bool = True, jobs: bool = False) -> str:
     settings = info.settings
     driver = settings.driver
     if driver == "wrk":
         driver += f" ({settings.wrk_threads} thread{'s' if settings.wrk_threads > 1 else ''})"
-    return "\n".join(
-        [
-            f"# MedHub benchmark, {info.started_at:%Y-%m-%d %H:%M:%S} UTC",
-            "",
+    lines = [f"# MedHub benchmark, {info.started_at:%Y-%m-%d %H:%M:%S} UTC", ""]
+    if http:
+        lines.append(
             f"Driver {driver}, {settings.connections} connections, {settings.duration:g} s "
             f"measured after {settings.warmup:g} s warm-up, {info.rounds} round(s) per target "
             "interleaved (medhub, baseline, ...). Each cell is the median round; errors are "
-            "the total over the rounds.",
-            f"Machine: {info.cpus} CPU(s), Python {info.python}, "
-            f"commit {info.commit or 'unknown'}. "
-            "Both servers run one process on the same fresh embedded PostgreSQL.",
-        ]
+            "the total over the rounds."
+        )
+    if jobs:
+        lines.append(
+            f"Job scenarios: {info.rounds} round(s) per target interleaved (medhub, "
+            "baseline, ...), each scenario on a fresh embedded PostgreSQL of its own; rates "
+            "and times are the median round, counts the total."
+        )
+    machine = (
+        f"Machine: {info.cpus} CPU(s), Python {info.python}, commit {info.commit or 'unknown'}."
     )
+    if http:
+        machine += " Both servers run one process on the same fresh embedded PostgreSQL."
+    lines.append(machine)
+    return "\n".join(lines)
 
 
-def markdown(info: RunInfo, reports: list[ScenarioReport]) -> str:
-    sections = [run_header(info), *(scenario_markdown(report) for report in reports)]
+def markdown(
+    info: RunInfo, reports: list[ScenarioReport], job_reports: Sequence[JobScenarioReport] = ()
+) -> str:
+    sections = [
+        run_header(info, http=bool(reports), jobs=bool(job_reports)),
+        *(scenario_markdown(report) for report in reports),
+        *(job_scenario_markdown(report) for report in job_reports),
+    ]
     return "\n\n".join(sections) + "\n"
 
 
-def as_json(info: RunInfo, reports: list[ScenarioReport]) -> dict[str, Any]:
+def as_json(
+    info: RunInfo, reports: list[ScenarioReport], job_reports: Sequence[JobScenarioReport] = ()
+) -> dict[str, Any]:
     return {
         "started_at": info.started_at.isoformat(),
         "settings": asdict(info.settings),
@@ -166,18 +185,22 @@ def as_json(info: RunInfo, reports: list[ScenarioReport]) -> dict[str, Any]:
             }
             for report in reports
         },
+        "job_scenarios": {report.name: job_scenario_json(report) for report in job_reports},
     }
 
 
 def write_results(
-    results_dir: Path, info: RunInfo, reports: list[ScenarioReport]
+    results_dir: Path,
+    info: RunInfo,
+    reports: list[ScenarioReport],
+    job_reports: Sequence[JobScenarioReport] = (),
 ) -> tuple[Path, Path]:
     """Timestamped JSON and markdown, plus latest.md / latest.json; returns the two stamped."""
     results_dir.mkdir(parents=True, exist_ok=True)
     stamp = f"{info.started_at:%Y%m%dT%H%M%SZ}"
-    names = "-".join(report.name for report in reports)
-    text = markdown(info, reports)
-    data = json.dumps(as_json(info, reports), indent=2) + "\n"
+    names = "-".join([*(r.name for r in reports), *(r.name for r in job_reports)])
+    text = markdown(info, reports, job_reports)
+    data = json.dumps(as_json(info, reports, job_reports), indent=2) + "\n"
     json_path = results_dir / f"{stamp}-{names}.json"
     md_path = results_dir / f"{stamp}-{names}.md"
     json_path.write_text(data)
@@ -185,3 +208,94 @@ def write_results(
     (results_dir / "latest.json").write_text(data)
     (results_dir / "latest.md").write_text(text)
     return json_path, md_path
+
+
+# --- job scenarios (not HTTP load): email-burst ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BurstSummary:
+    """Rates and times are the median round; counts are totals over the rounds."""
+
+    rounds: int
+    emails: int
+    delivered: int
+    lost: int
+    duplicates: int
+    incomplete_rounds: int
+    per_second: float | None
+    seconds: float | None
+    defer_per_second: float | None
+
+
+@dataclass
+class JobScenarioReport:
+    name: str
+    description: str
+    config: BurstConfig
+    rounds: list[BurstRound] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self, target: str) -> BurstSummary:
+        rounds = [r for r in self.rounds if r.target == target]
+
+        def median(values: list[float]) -> float | None:
+            return round(statistics.median(values), 3) if values else None
+
+        return BurstSummary(
+            rounds=len(rounds),
+            emails=sum(r.emails for r in rounds),
+            delivered=sum(r.delivered for r in rounds),
+            lost=sum(r.lost for r in rounds),
+            duplicates=sum(r.duplicates for r in rounds),
+            incomplete_rounds=sum(not r.complete for r in rounds),
+            per_second=median([r.per_second for r in rounds]),
+            seconds=median([r.seconds for r in rounds]),
+            defer_per_second=median(
+                [r.emails / r.defer_seconds for r in rounds if r.defer_seconds]
+            ),
+        )
+
+    @property
+    def complete(self) -> bool:
+        return all(r.complete for r in self.rounds)
+
+    def ratio(self) -> float | None:
+        """medhub / baseline emails per second (below 1: MedHub delivers slower)."""
+        ours, theirs = self.summary("medhub").per_second, self.summary("baseline").per_second
+        return round(ours / theirs, 2) if ours is not None and theirs else None
+
+
+def job_scenario_markdown(report: JobScenarioReport) -> str:
+    config = report.config
+    lines = [
+        f"## {report.name}: {config.emails:,} emails, {config.workers} workers x "
+        f"{config.concurrency} jobs at once",
+        "",
+        report.description,
+        "",
+        "| target | emails/s | seconds | emails | delivered | lost | duplicates |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for target in BURST_TARGETS:
+        s = report.summary(target)
+        lines.append(
+            f"| {target} | {_cell(s.per_second, 1)} | {_cell(s.seconds, 2)} | {s.emails:,} "
+            f"| {s.delivered:,} | {s.lost} | {s.duplicates} |"
+        )
+    lines += ["", f"ratio = medhub / baseline: emails/s {_ratio(report.ratio())}"]
+    lines += [line for note in report.notes for line in ("", note)]
+    return "\n".join(lines)
+
+
+def job_scenario_json(report: JobScenarioReport) -> dict[str, Any]:
+    return {
+        "kind": "jobs",
+        "description": report.description,
+        "config": asdict(report.config),
+        "summary": {target: asdict(report.summary(target)) for target in BURST_TARGETS},
+        "ratio_medhub_over_baseline": {"emails_per_s": report.ratio()},
+        "complete": report.complete,
+        "notes": report.notes,
+        "rounds": [r.as_json() for r in report.rounds],
+    }

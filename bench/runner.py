@@ -5,6 +5,9 @@ migrates the embedded PostgreSQL); the baseline on the same database as the
 application role; then, per scenario, interleaved rounds of load from a
 separate process (medhub, baseline, medhub, baseline, ...). Everything started
 is stopped, and the directory removed, however the run ends.
+
+Job scenarios (email-burst) are not HTTP load: each runs in a child process on
+a fresh embedded database of its own (bench/burst.py), after the HTTP ones.
 """
 
 from __future__ import annotations
@@ -18,17 +21,25 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
 from bench import REPO_ROOT, RESULTS_DIR
+from bench.burst import JOB_SCENARIOS, BurstConfig, BurstError, run_email_burst
 from bench.driver import MAX_CONNECTIONS, MAX_DURATION_S
 from bench.hashing import HashParams, HashRate, measure_hash_rate
 from bench.load import LoadError, LoadResult, LoadSettings, resolve_driver, run_load
-from bench.report import Round, RunInfo, ScenarioReport, markdown, write_results
+from bench.report import (
+    JobScenarioReport,
+    Round,
+    RunInfo,
+    ScenarioReport,
+    markdown,
+    write_results,
+)
 from bench.scenarios import (
     SCENARIOS,
     TARGETS,
@@ -56,6 +67,7 @@ from bench.services import (
 )
 
 MAX_ROUNDS = 20
+MAX_EMAILS = 100_000
 # Scenarios whose requests verify a password: the runner measures raw hashes/s first.
 HASHING_SCENARIOS = frozenset({"login"})
 HASH_RATE_SECONDS = 2.0
@@ -79,7 +91,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "scenarios",
         nargs="*",
         metavar="scenario",
-        help=f"Scenarios to run, in this order: {', '.join(SCENARIOS)} or all (default: all)",
+        help=f"Scenarios to run: {', '.join(ALL_SCENARIOS)} or all (default: all)",
     )
     parser.add_argument("--duration", type=float, default=10.0, help="Measured seconds per round")
     parser.add_argument("--warmup", type=float, default=2.0, help="Unmeasured seconds before each")
@@ -93,7 +105,33 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="wrk threads (default 1: on 2 cores one thread out-runs a one-worker server "
         "and leaves the other core to it and PostgreSQL)",
     )
+    burst = BurstConfig()
+    parser.add_argument(
+        "--emails", type=int, default=burst.emails, help="email-burst: messages per round"
+    )
+    parser.add_argument(
+        "--email-workers",
+        type=int,
+        default=burst.workers,
+        help="email-burst: job workers (run_worker) in the one process",
+    )
+    parser.add_argument(
+        "--email-concurrency",
+        type=int,
+        default=burst.concurrency,
+        help="email-burst: jobs each worker runs at once (the baseline sends workers x this)",
+    )
+    parser.add_argument(
+        "--email-batch",
+        type=int,
+        default=burst.batch,
+        help="email-burst: queue_email calls per committed transaction",
+    )
     args = parser.parse_args(argv)
+    if not 1 <= args.emails <= MAX_EMAILS:
+        parser.error(f"--emails must be between 1 and {MAX_EMAILS:,}")
+    if min(args.email_workers, args.email_concurrency, args.email_batch) < 1:
+        parser.error("--email-workers, --email-concurrency and --email-batch must be at least 1")
     if not 0 < args.duration <= MAX_DURATION_S or not 0 <= args.warmup <= MAX_DURATION_S:
         parser.error(f"--duration and --warmup must be at most {MAX_DURATION_S:.0f} s")
     if not 1 <= args.connections <= MAX_CONNECTIONS:
@@ -102,10 +140,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"--rounds must be between 1 and {MAX_ROUNDS}")
     if args.wrk_threads < 1:
         parser.error("--wrk-threads must be at least 1")
-    unknown = [name for name in args.scenarios if name != "all" and name not in SCENARIOS]
+    unknown = [name for name in args.scenarios if name != "all" and name not in ALL_SCENARIOS]
     if unknown:
         parser.error(
-            f"unknown scenario(s): {', '.join(unknown)} (choose from {', '.join(SCENARIOS)}, all)"
+            f"unknown scenario(s): {', '.join(unknown)} "
+            f"(choose from {', '.join(ALL_SCENARIOS)}, all)"
         )
     return args
 
@@ -114,7 +153,7 @@ def scenario_names(requested: Sequence[str]) -> list[str]:
     """The scenarios to run, in the order given, each once; "all" (or none) means every one."""
     names: list[str] = []
     for name in requested or ["all"]:
-        for expanded in SCENARIOS if name == "all" else [name]:
+        for expanded in ALL_SCENARIOS if name == "all" else [name]:
             if expanded not in names:
                 names.append(expanded)
     return names
@@ -299,6 +338,9 @@ def _rounded(value: float | None) -> float | None:
 
 
 def run(names: list[str], settings: LoadSettings, rounds: int) -> list[ScenarioReport]:
+    names = [name for name in names if name in SCENARIOS]
+    if not names:
+        return []
     hash_params = resolve_hash_params()
     # Before the servers start, so nothing else competes for the cores.
     hash_rate = _measure_hashing(hash_params) if HASHING_SCENARIOS & set(names) else None
@@ -321,6 +363,70 @@ def run(names: list[str], settings: LoadSettings, rounds: int) -> list[ScenarioR
     return reports
 
 
+def _describe_burst(config: BurstConfig, report: JobScenarioReport) -> list[str]:
+    medhub = report.summary("medhub")
+    if report.complete:
+        check = (
+            f"None lost: in every round the sink received each of the {config.emails:,} "
+            "messages exactly once (distinct Message-IDs), every MedHub row is `sent` and "
+            "every delivery job `succeeded`."
+        )
+    else:
+        check = (
+            f"MESSAGES LOST OR DUPLICATED: {report.summary('medhub').lost} lost and "
+            f"{medhub.duplicates} duplicated by MedHub, {report.summary('baseline').lost} lost "
+            f"by the baseline, {medhub.incomplete_rounds} incomplete MedHub round(s); see the "
+            "rounds in the JSON."
+        )
+    defer = "n/a" if medhub.defer_per_second is None else f"{medhub.defer_per_second:,.0f} emails/s"
+    return [
+        check,
+        f"MedHub: {config.workers} `run_worker` x concurrency {config.concurrency} in one "
+        "process (wait=False: timed from their start until the queue is empty), "
+        "EMAIL_BACKEND=smtp, one SMTP connection per message; each job reads its row, "
+        "builds the MIME message, sends, and records the result. Before that (not in "
+        f"emails/s), `queue_email` rendered and deferred them in transactions of "
+        f"{config.batch}: {defer} (median round). Baseline: `aiosmtplib.send` from "
+        f"{config.senders} coroutines, messages built beforehand. The sink (aiosmtpd) runs in "
+        "a process of its own; it is what bounds the baseline.",
+    ]
+
+
+def run_email_burst_scenario(name: str, config: BurstConfig) -> JobScenarioReport:
+    work_dir = Path(tempfile.mkdtemp(prefix=f"medhub-bench-{name}-"))
+    _progress(f"[{name}] {config.emails:,} emails x {config.rounds} round(s) per target ...")
+    try:
+        rounds = run_email_burst(config, work_dir)
+    finally:
+        stop_orphaned_postgres(work_dir)
+        shutil.rmtree(work_dir, ignore_errors=True)
+    report = JobScenarioReport(
+        name=name, description=JOB_SCENARIOS[name], config=config, rounds=rounds
+    )
+    for item in rounds:
+        _progress(
+            f"[{name}] round {item.number}/{config.rounds} {item.target}: "
+            f"{item.per_second:,.1f} emails/s, {item.seconds:.2f} s, "
+            f"{item.unique:,}/{item.emails:,} delivered, {item.duplicates} duplicates"
+        )
+    report.notes.extend(_describe_burst(config, report))
+    return report
+
+
+# The scenarios that are not HTTP load, each with the function that runs it.
+JOB_RUNNERS: dict[str, Callable[[str, BurstConfig], JobScenarioReport]] = {
+    "email-burst": run_email_burst_scenario,
+}
+
+
+# Every scenario, HTTP load first, then the job scenarios.
+ALL_SCENARIOS = [*SCENARIOS, *JOB_RUNNERS]
+
+
+def run_job_scenarios(names: list[str], config: BurstConfig) -> list[JobScenarioReport]:
+    return [JOB_RUNNERS[name](name, config) for name in names if name in JOB_RUNNERS]
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     # SIGTERM takes the same clean-up path as Ctrl-C.
     raise KeyboardInterrupt
@@ -341,10 +447,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         _progress(f"driver: {settings.driver}; scenarios: {', '.join(names)}")
         reports = run(names, settings, args.rounds)
+        burst = BurstConfig(
+            emails=args.emails,
+            workers=args.email_workers,
+            concurrency=args.email_concurrency,
+            batch=args.email_batch,
+            rounds=args.rounds,
+        )
+        job_reports = run_job_scenarios(names, burst)
     except KeyboardInterrupt:
         _progress("bench: interrupted; servers stopped and the temporary directory removed")
         return 130
-    except (ServiceError, ScenarioError, SetupError, LoadError) as exc:
+    except (ServiceError, ScenarioError, SetupError, LoadError, BurstError) as exc:
         _progress(f"bench: {exc}")
         return 1
     info = RunInfo(
@@ -355,7 +469,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         python=platform.python_version(),
         commit=_commit(),
     )
-    print(markdown(info, reports))
-    json_path, md_path = write_results(RESULTS_DIR, info, reports)
+    print(markdown(info, reports, job_reports))
+    json_path, md_path = write_results(RESULTS_DIR, info, reports, job_reports)
     _progress(f"results: {json_path.relative_to(REPO_ROOT)}, {md_path.relative_to(REPO_ROOT)}")
+    incomplete = [report.name for report in job_reports if not report.complete]
+    if incomplete:
+        _progress(f"bench: {', '.join(incomplete)} lost or duplicated messages (see above)")
+        return 1
     return 0

@@ -64,6 +64,12 @@ on success and `{"success": false, "error": {"code", "message", "details"},
 """
 
 
+def _report_worker_exit(task: asyncio.Task[None]) -> None:
+    # Otherwise a crashed in-process worker would go unnoticed until shutdown.
+    if not task.cancelled() and task.exception() is not None:
+        log.error("worker.crashed", error=repr(task.exception()))
+
+
 def _database_for(settings: Settings) -> Database | None:
     if settings.DATABASE_URL is None:
         return None
@@ -99,6 +105,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             ),
             name="medhub-worker",
         )
+        worker.add_done_callback(_report_worker_exit)
     log.info("app.started", version=__version__, env=settings.ENV.value, worker=bool(worker))
     try:
         yield

@@ -52,9 +52,7 @@ class SessionRepository(Repository[AuthSession]):
         if keep is not None:
             statement = statement.where(AuthSession.id != keep)
         result = await self.session.execute(
-            statement.values(revoked_at=func.now(), revoked_reason=reason).returning(
-                AuthSession.id
-            )
+            statement.values(revoked_at=func.now(), revoked_reason=reason).returning(AuthSession.id)
         )
         revoked = list(result.scalars())
         await self._announce(revoked)

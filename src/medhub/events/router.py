@@ -54,10 +54,9 @@ async def email_queue(
     response_model=Envelope[Cleared],
     summary="Forget delivered emails and their finished jobs",
 )
-async def clear_completed(_principal: JobsManage, session: DbSession) -> JSONResponse:
-    return ok(
-        Cleared(cleared=await mail.clear_completed(session)), message="Completed jobs cleared"
-    )
+async def clear_completed(principal: JobsManage, session: DbSession) -> JSONResponse:
+    cleared = await mail.clear_completed(session, actor=principal)
+    return ok(Cleared(cleared=cleared), message="Completed jobs cleared")
 
 
 @router.post(
@@ -66,9 +65,9 @@ async def clear_completed(_principal: JobsManage, session: DbSession) -> JSONRes
     summary="Send a failed (dead-lettered) email again",
 )
 async def retry_email(
-    email_id: uuid.UUID, _principal: JobsManage, session: DbSession
+    email_id: uuid.UUID, principal: JobsManage, session: DbSession
 ) -> JSONResponse:
-    email = await mail.retry(session, email_id)
+    email = await mail.retry(session, email_id, actor=principal)
     return ok(EmailRead.model_validate(email), message="Email queued again")
 
 

@@ -11,14 +11,16 @@ the process's `JobRuntime` in their job context.
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import structlog
-from procrastinate import App, JobContext, PsycopgConnector, RetryDecision
+from procrastinate import App, BaseConnector, JobContext, PsycopgConnector, RetryDecision
 from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy
 from procrastinate.tasks import Task
@@ -35,6 +37,7 @@ TASK_MODULES = [
     "medhub.events.tasks",
     "medhub.events.handlers",
     "medhub.jobs.periodic",
+    "medhub.notifications.tasks",
 ]
 
 jobs_app = App(connector=PsycopgConnector(), import_paths=TASK_MODULES)
@@ -89,11 +92,13 @@ class Backoff(BaseRetryStrategy):
     cap_seconds: float = 6 * 3600
     give_up_on: tuple[type[BaseException], ...] = ()
 
-    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
-        if isinstance(exception, self.give_up_on):
-            return None
+    def is_last_attempt(self, job: Job) -> bool:
+        """Whether a failure of this run ends the job (what a task records must agree)."""
         # `attempts` counts the runs before this one.
-        if job.attempts + 1 >= self.max_attempts():
+        return job.attempts + 1 >= self.max_attempts()
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if isinstance(exception, self.give_up_on) or self.is_last_attempt(job):
             return None
         wait = min(self.cap_seconds, self.base_seconds() * math.pow(2, job.attempts))
         return RetryDecision(retry_in={"seconds": math.ceil(wait)})
@@ -112,6 +117,63 @@ def worker_connector(url: str, *, size: int) -> PsycopgConnector:
     )
 
 
+@dataclass
+class _SharedConnector:
+    url: str
+    connector: PsycopgConnector
+    previous: BaseConnector
+    opened: asyncio.Task[None]
+    users: int
+    max_size: int
+
+
+# procrastinate's app (with its connector) is one per process, so every worker running
+# in this process (several `run_worker` calls, or `medhub serve`'s one beside a test's)
+# shares one pool: the first to start opens it, the last to stop closes it. Swapping
+# the app's connector per worker would pull it from under the workers still running.
+_shared: _SharedConnector | None = None
+
+
+@asynccontextmanager
+async def _worker_pool(url: str, *, size: int) -> AsyncIterator[None]:
+    global _shared  # noqa: PLW0603 - the process-wide pool of procrastinate's global app
+    shared = _shared
+    if shared is None:
+        connector = worker_connector(url, size=size)
+        shared = _SharedConnector(
+            url=url,
+            connector=connector,
+            previous=jobs_app.connector,
+            opened=asyncio.ensure_future(connector.open_async()),
+            users=1,
+            max_size=size,
+        )
+        _shared = shared
+        jobs_app.connector = connector
+        jobs_app.job_manager.connector = connector
+    elif shared.url != url:
+        raise RuntimeError("the job workers of one process must share one database")
+    else:
+        shared.users += 1
+        shared.max_size += size
+    try:
+        await asyncio.shield(shared.opened)
+        if shared.connector.pool.max_size < shared.max_size:
+            await shared.connector.pool.resize(1, shared.max_size)
+        yield
+    finally:
+        shared.users -= 1
+        shared.max_size -= size
+        if shared.users == 0:
+            _shared = None
+            jobs_app.connector = shared.previous
+            jobs_app.job_manager.connector = shared.previous
+            if not shared.opened.done():
+                shared.opened.cancel()  # stopped while still connecting
+            elif not shared.opened.cancelled() and shared.opened.exception() is None:
+                await shared.connector.close_async()
+
+
 async def run_worker(
     runtime: JobRuntime,
     *,
@@ -123,24 +185,22 @@ async def run_worker(
     listen_notify: bool = True,
 ) -> None:
     """Run a worker against this process's database until stopped (or, with
-    `wait=False`, until the queues are empty)."""
+    `wait=False`, until the queues are empty). Several may run at once in one process."""
     global _worker_settings  # noqa: PLW0603 - one worker runtime per process
     _worker_settings = runtime.settings
-    connector = worker_connector(runtime.database.url, size=concurrency + 2)
-    with jobs_app.replace_connector(connector) as app:
-        async with app.open_async():
-            options: dict[str, Any] = {"queues": list(queues)} if queues else {}
-            await app.run_worker_async(
-                **options,
-                concurrency=concurrency,
-                wait=wait,
-                name=name,
-                install_signal_handlers=install_signal_handlers,
-                listen_notify=listen_notify and wait,
-                additional_context={RUNTIME_KEY: runtime},
-                fetch_job_polling_interval=1.0 if not wait else 5.0,
-                shutdown_graceful_timeout=30,
-            )
+    async with _worker_pool(runtime.database.url, size=concurrency + 2):
+        options: dict[str, Any] = {"queues": list(queues)} if queues else {}
+        await jobs_app.run_worker_async(
+            **options,
+            concurrency=concurrency,
+            wait=wait,
+            name=name,
+            install_signal_handlers=install_signal_handlers,
+            listen_notify=listen_notify and wait,
+            additional_context={RUNTIME_KEY: runtime},
+            fetch_job_polling_interval=1.0 if not wait else 5.0,
+            shutdown_graceful_timeout=30,
+        )
 
 
 JOB_RETENTION = timedelta(days=7)

@@ -123,17 +123,17 @@ class NotifyHub:
 
     # -- lifecycle ---------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Start listening; waits (up to the connect timeout) for the first LISTEN.
+    async def start(self, *, wait_seconds: float = 1.0) -> None:
+        """Start listening; waits a moment for the first LISTEN, never longer.
 
-        If the database is not reachable yet, the hub keeps trying in the
-        background and its subscribers re-sync once it is.
+        Start-up must not hang on it: if the database is not reachable yet, the
+        hub keeps trying in the background and its subscribers re-sync once it is.
         """
         if self._task is not None:
             return
         self._task = asyncio.create_task(self._run(), name="medhub-notify-hub")
         try:
-            await asyncio.wait_for(self._listening.wait(), self.connect_timeout_seconds)
+            await asyncio.wait_for(self._listening.wait(), wait_seconds)
         except TimeoutError:
             log.warning("notify_hub.not_listening_yet", retry_max=self.reconnect_max_seconds)
 

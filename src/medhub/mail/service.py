@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from medhub.audit import service as audit
+from medhub.authz.principal import Principal
 from medhub.kit.email import MAILER_KEY, Mailer
 from medhub.kit.errors import InvalidStateTransition, NotFound
 from medhub.kit.jobs import defer
@@ -117,13 +119,15 @@ async def list_messages(
     return await repository.paginate(repository.listing(status), page)
 
 
-async def clear_completed(session: AsyncSession) -> int:
+async def clear_completed(session: AsyncSession, *, actor: Principal) -> int:
     """Forget delivered messages and their finished jobs."""
     repository = EmailRepository(session)
-    return await repository.delete_sent()
+    cleared = await repository.delete_sent()
+    audit.record(session, "email_queue_cleared", actor=actor, metadata={"cleared": cleared})
+    return cleared
 
 
-async def retry(session: AsyncSession, email_id: uuid.UUID) -> OutgoingEmail:
+async def retry(session: AsyncSession, email_id: uuid.UUID, *, actor: Principal) -> OutgoingEmail:
     """Send a dead-lettered message again: a fresh job, attempts counted on."""
     email = await EmailRepository(session).get_for_update(email_id)
     if email is None:
@@ -134,6 +138,14 @@ async def retry(session: AsyncSession, email_id: uuid.UUID) -> OutgoingEmail:
         )
     email.status = EmailStatus.queued.value
     email.job_id = await defer(session, send_email, email_id=str(email.id))
+    audit.record(
+        session,
+        "email_retried",
+        actor=actor,
+        entity_type="email",
+        entity_id=email.id,
+        metadata={"template": email.template, "attempts": email.attempts},
+    )
     return email
 
 

@@ -47,6 +47,10 @@ async def send_email(context: JobContext, email_id: str) -> str:
             return "missing"
         if email.status == EmailStatus.sent.value:
             return "already sent"  # a job may run twice; the message goes once
+        if email.job_id is not None and email.job_id != context.job.id:
+            # The row names the one job that delivers it (queue_email's, or an admin
+            # retry's). Any other job for it would race that one to the SMTP server.
+            return "superseded"
         mailer: Mailer = database.mailer
         message = build_message(
             sender=runtime.settings.FROM_EMAIL,
@@ -59,7 +63,10 @@ async def send_email(context: JobContext, email_id: str) -> str:
     try:
         await mailer.transport.send(message)
     except EmailDeliveryError as exc:
-        last_try = exc.permanent or attempt >= runtime.settings.EMAIL_MAX_ATTEMPTS
+        # The job's own count decides, as in EMAIL_RETRY: a message an admin retried has
+        # more attempts on its row than its new job has had, and must show as queued
+        # while that job still retries (or it could be retried a second time beside it).
+        last_try = exc.permanent or EMAIL_RETRY.is_last_attempt(context.job)
         await _record(database, message_id, attempt, error=str(exc), failed=last_try)
         log.warning(
             "email.delivery_failed",
