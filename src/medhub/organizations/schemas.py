@@ -4,8 +4,9 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
+from medhub.kit.schemas import not_null
 from medhub.models.identity import OrganizationKind, Role
 from medhub.users.schemas import PHONE_PATTERN
 
@@ -47,12 +48,7 @@ class TenantUpdate(Body):
         default=None, description="Replaces the organization's settings object"
     )
 
-    @field_validator("name", "status", "settings")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may be omitted but not null")
-        return value
+    _present = not_null("name", "status", "settings")
 
     @model_validator(mode="after")
     def _something(self) -> TenantUpdate:
@@ -102,12 +98,7 @@ class MemberUpdate(Body):
     full_name: str | None = Field(default=None, min_length=1, max_length=255)
     phone: str | None = Field(default=None, pattern=PHONE_PATTERN, description="null clears it")
 
-    @field_validator("role", "is_active", "is_approved", "full_name")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may be omitted but not null")
-        return value
+    _present = not_null("role", "is_active", "is_approved", "full_name")
 
     @model_validator(mode="after")
     def _something(self) -> MemberUpdate:

@@ -4,7 +4,9 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from medhub.kit.schemas import not_null
 
 PHONE_PATTERN = r"^\+?[0-9 ().\-]{6,30}$"
 
@@ -68,12 +70,7 @@ class AddressUpdate(Schema):
     country: str | None = Field(default=None, min_length=2, max_length=100)
     is_default: bool | None = None
 
-    @field_validator("address_type", "street_address", "city", "postal_code", "country")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may be omitted but not null")
-        return value
+    _present = not_null("address_type", "street_address", "city", "postal_code", "country")
 
 
 class AddressRead(Schema):
