@@ -19,7 +19,6 @@ import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any
 
 import jwt
 import orjson
@@ -29,6 +28,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bench import baseline_pharma
+from bench.baseline_kit import (
+    JWT_ALGORITHM,
+    JWT_AUDIENCE,
+    JWT_ISSUER,
+    Unauthenticated,
+    bearer_claims,
+    pool_of,
+)
+from bench.baseline_kit import error_response as _error
+from bench.baseline_kit import json_response as _json
 from bench.hashing import HashParams
 
 # Same size as MedHub's default DATABASE_POOL_SIZE, so neither side wins on connections.
@@ -36,11 +46,6 @@ POOL_SIZE = int(os.environ.get("BASELINE_POOL_SIZE", "20"))
 # MedHub opens its connections with a statement timeout; keep the session setup alike.
 CONNECT_OPTIONS = "-c statement_timeout=30000"
 
-# MedHub's token format (medhub.kit.security): HS256, kid derived from the secret.
-JWT_ALGORITHM = "HS256"
-JWT_ISSUER = "medhub"
-JWT_AUDIENCE = "medhub-api"
-REQUIRED_CLAIMS = ["exp", "iat", "sub", "sid", "jti", "role"]
 ACCESS_TTL_S = int(os.environ.get("ACCESS_TOKEN_TTL_MINUTES", "15")) * 60
 
 # Login: the user's row is read with the system context, like MedHub's login by email
@@ -75,32 +80,13 @@ PROFILE_COLUMNS = (
 PROFILE_SQL = f"SELECT {', '.join(PROFILE_COLUMNS)} FROM users WHERE id = %s"  # noqa: S608
 
 
-def _json(data: Any, status_code: int = 200) -> Response:
-    # OPT_UTC_Z: UTC datetimes end in "Z", as pydantic writes them in MedHub's bodies.
-    return Response(
-        orjson.dumps(data, option=orjson.OPT_UTC_Z),
-        status_code=status_code,
-        media_type="application/json",
-    )
-
-
-def _error(status_code: int, code: str, message: str) -> Response:
-    body = {"success": False, "error": {"code": code, "message": message, "details": []}}
-    return _json(body | {"request_id": None}, status_code)
-
-
-def _pool(request: Request) -> AsyncConnectionPool:
-    pool: AsyncConnectionPool = request.app.state.pool
-    return pool
-
-
 async def live(request: Request) -> Response:
     return _json({"success": True, "data": {"status": "ok", "version": "bench"}})
 
 
 async def ready(request: Request) -> Response:
     started = time.perf_counter()
-    async with _pool(request).connection() as conn:
+    async with pool_of(request).connection() as conn:
         cursor = await conn.execute("SELECT version_num FROM alembic_version")
         row = await cursor.fetchone()
     checks = {
@@ -126,7 +112,7 @@ async def login(request: Request) -> Response:
         return _error(400, "VALIDATION_ERROR", "Send email and password")
     if not isinstance(email, str) or not isinstance(password, str):
         return _error(400, "VALIDATION_ERROR", "Send email and password")
-    pool = _pool(request)
+    pool = pool_of(request)
     async with pool.connection() as conn:
         await conn.execute(SYSTEM_CONTEXT_SQL)
         cursor = await conn.execute(USER_BY_EMAIL_SQL, (email,))
@@ -180,22 +166,11 @@ async def login(request: Request) -> Response:
 
 
 async def me(request: Request) -> Response:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return _error(401, "AUTHENTICATION_ERROR", "Authentication required")
     try:
-        claims = jwt.decode(
-            token.strip(),
-            request.app.state.jwt_secret,
-            algorithms=[JWT_ALGORITHM],
-            audience=JWT_AUDIENCE,
-            issuer=JWT_ISSUER,
-            options={"require": REQUIRED_CLAIMS},
-        )
-        user_id, session_id = uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"])
-    except (jwt.PyJWTError, ValueError, KeyError, TypeError):
-        return _error(401, "AUTHENTICATION_ERROR", "Invalid access token")
-    async with _pool(request).connection() as conn:
+        user_id, session_id = bearer_claims(request)
+    except Unauthenticated as exc:
+        return _error(401, "AUTHENTICATION_ERROR", str(exc))
+    async with pool_of(request).connection() as conn:
         cursor = await conn.execute(AUTH_CONTEXT_SQL, (session_id, user_id))
         context = await cursor.fetchone()
         if context is None or not all(context):
@@ -241,6 +216,7 @@ app = Starlette(
         Route("/health/ready", ready, methods=["GET"]),
         Route("/api/v1/auth/login", login, methods=["POST"]),
         Route("/api/v1/users/me", me, methods=["GET"]),
+        *baseline_pharma.ROUTES,
     ],
     lifespan=lifespan,
 )

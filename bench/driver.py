@@ -7,18 +7,24 @@ Keeps N requests in flight for a warm-up (discarded), then for the measured
 duration, and prints one JSON object: requests, errors, duration_s, rps and
 p50/p95/p99 in milliseconds. A Python client is slower than wrk, so on a small
 machine it can be the bottleneck; compare targets only within one driver.
+
+`--variants-file` makes the requests differ: a JSON list of
+`{"headers": {...}, "body": "<base64>" | null}`, sent in turn (request k, over
+all connections, is variant k mod n), each variant's headers added to `--header`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import ipaddress
+import itertools
 import json
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -65,17 +71,31 @@ class Load:
     headers: dict[str, str]
     body: bytes | None
     expect_status: int
+    # (headers, body) to take turns with; empty: always `headers` and `body`.
+    variants: Sequence[tuple[dict[str, str], bytes | None]] = ()
+
+    def requests(self) -> Iterator[tuple[dict[str, str], bytes | None]]:
+        """The (headers, body) of each next request, round robin, shared by all workers."""
+        if not self.variants:
+            return itertools.repeat((self.headers, self.body))
+        return itertools.cycle([({**self.headers, **h}, b) for h, b in self.variants])
 
 
 async def _worker(
-    client: httpx.AsyncClient, load: Load, deadline: float, tally: Tally, cap: int
+    client: httpx.AsyncClient,
+    load: Load,
+    deadline: float,
+    tally: Tally,
+    cap: int,
+    *,
+    turns: Iterator[tuple[dict[str, str], bytes | None]],
 ) -> None:
     while time.perf_counter() < deadline and tally.requests < cap:
+        # One event loop: taking the next variant needs no lock.
+        headers, body = next(turns)
         started = time.perf_counter_ns()
         try:
-            response = await client.request(
-                load.method, load.url, headers=load.headers, content=load.body
-            )
+            response = await client.request(load.method, load.url, headers=headers, content=body)
             failed = response.status_code != load.expect_status
         except httpx.HTTPError:
             failed = True
@@ -88,11 +108,12 @@ async def _phase(
     clients: Sequence[httpx.AsyncClient], load: Load, seconds: float, cap: int
 ) -> tuple[Tally, float]:
     tally = Tally()
+    turns = load.requests()
     started = time.perf_counter()
     deadline = started + seconds
     async with asyncio.TaskGroup() as group:
         for client in clients:
-            group.create_task(_worker(client, load, deadline, tally, cap))
+            group.create_task(_worker(client, load, deadline, tally, cap, turns=turns))
     return tally, time.perf_counter() - started
 
 
@@ -140,6 +161,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--method", default="GET")
     parser.add_argument("--header", type=_header, action="append", default=[])
     parser.add_argument("--body-file", help="Send this file's bytes as the request body")
+    parser.add_argument(
+        "--variants-file",
+        help='Take turns with these requests: JSON [{"headers": {...}, "body": base64 | null}]',
+    )
     parser.add_argument("--expect-status", type=int, default=200)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=float, default=10.0)
@@ -170,12 +195,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.body_file:
         with open(args.body_file, "rb") as handle:
             body = handle.read()
+    variants: list[tuple[dict[str, str], bytes | None]] = []
+    if args.variants_file:
+        with open(args.variants_file, "rb") as handle:
+            for item in json.load(handle):
+                raw = item.get("body")
+                variants.append(
+                    (
+                        dict(item.get("headers") or {}),
+                        None if raw is None else base64.b64decode(raw),
+                    )
+                )
     load = Load(
         url=args.url,
         method=args.method.upper(),
         headers=dict(args.header),
         body=body,
         expect_status=args.expect_status,
+        variants=variants,
     )
     with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
         result = runner.run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
@@ -112,6 +113,19 @@ def _run_httpx_driver(url: str, spec: RequestSpec, settings: LoadSettings) -> Lo
             body_file = Path(scratch) / "body"
             body_file.write_bytes(spec.body)
             argv += ["--body-file", str(body_file)]
+        if spec.variants:
+            variants_file = Path(scratch) / "variants.json"
+            variants = [
+                {
+                    "headers": dict(variant.headers),
+                    "body": None
+                    if variant.body is None
+                    else base64.b64encode(variant.body).decode(),
+                }
+                for variant in spec.variants
+            ]
+            variants_file.write_text(json.dumps(variants))
+            argv += ["--variants-file", str(variants_file)]
         output = _run(argv, settings.warmup + settings.duration + PROCESS_SLACK_S)
     data = json.loads(output.strip().splitlines()[-1])
     return LoadResult(
@@ -154,6 +168,37 @@ end
 """
 
 
+# Variants: each thread formats every request once (init), then request() hands them
+# out in turn. setup() runs once per thread in the main Lua state and starts each
+# thread at its own offset, so that two threads do not send the same variant together.
+VARIANTS_FUNCTIONS = """
+local thread_count = 0
+setup = function(thread)
+  thread:set("first", thread_count * 7919)
+  thread_count = thread_count + 1
+end
+
+local prepared = {}
+local turn = 0
+init = function(args)
+  for i, variant in ipairs(VARIANTS) do
+    prepared[i] = wrk.format(nil, nil, variant.headers, variant.body)
+  end
+  turn = (first or 0) % #prepared
+end
+
+request = function()
+  turn = turn % #prepared + 1
+  return prepared[turn]
+end
+"""
+
+
+def _lua_headers(headers: dict[str, str]) -> str:
+    pairs = (f"[{_lua_string(k.encode())}] = {_lua_string(v.encode())}" for k, v in headers.items())
+    return "{" + ", ".join(pairs) + "}"
+
+
 def wrk_script(spec: RequestSpec) -> str:
     lines = [
         f"MARKER = {_lua_string(JSON_MARKER.encode())}",
@@ -163,6 +208,15 @@ def wrk_script(spec: RequestSpec) -> str:
         lines.append(f"wrk.headers[{_lua_string(name.encode())}] = {_lua_string(value.encode())}")
     if spec.body is not None:
         lines.append(f"wrk.body = {_lua_string(spec.body)}")
+    if spec.variants:
+        # Whole header tables: wrk.format() sends the table it is given instead of
+        # wrk.headers (it adds Host and Content-Length itself).
+        lines.append("VARIANTS = {")
+        for headers, body in spec.resolved():
+            lua_body = "nil" if body is None else _lua_string(body)
+            lines.append(f"  {{headers = {_lua_headers(headers)}, body = {lua_body}}},")
+        lines.append("}")
+        lines.append(VARIANTS_FUNCTIONS)
     return "\n".join(lines) + "\n" + DONE_FUNCTION
 
 

@@ -148,10 +148,12 @@ def start_baseline(
 
 
 def request_status(port: int, spec: RequestSpec, timeout: float = 5.0) -> int | None:
-    """One request to 127.0.0.1:port; its status, or None when nothing answered."""
+    """One request to 127.0.0.1:port (the first variant, when the spec has several);
+    its status, or None when nothing answered."""
+    headers, body = spec.resolved()[0]
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
-        conn.request(spec.method, spec.path, body=spec.body, headers=dict(spec.headers))
+        conn.request(spec.method, spec.path, body=body, headers=headers)
         response = conn.getresponse()
         response.read()
         return response.status

@@ -17,9 +17,12 @@ from medhub.audit.router import router as audit_router
 from medhub.auth.router import router as auth_router
 from medhub.auth.runtime import build_runtime
 from medhub.authz.dependencies import api_rate_limit
+from medhub.catalog.router import router as catalog_router
 from medhub.config import ConfigurationError, Settings, get_settings
+from medhub.documents.router import router as documents_router
 from medhub.events.router import router as events_router
 from medhub.health.router import router as health_router
+from medhub.inquiries.router import router as inquiries_router
 from medhub.kit.db import Database
 from medhub.kit.docs import install_docs
 from medhub.kit.envelope import Envelope, JSONResponse, ok
@@ -32,7 +35,11 @@ from medhub.kit.notify_hub import NotifyHub
 from medhub.kit.provision import check_app_role, prepare_database, wait_for_database
 from medhub.kit.ratelimit import RateLimiter
 from medhub.notifications.router import router as notifications_router
+from medhub.orders.router import router as orders_router
 from medhub.organizations.router import router as organizations_router
+from medhub.payments.router import router as payments_router
+from medhub.payments.router import webhook_router as payment_webhooks_router
+from medhub.reports.router import router as reports_router
 from medhub.users.router import router as users_router
 
 log = structlog.get_logger(__name__)
@@ -49,6 +56,12 @@ TAGS = [
         "name": "notifications",
         "description": "Your notifications, live updates (SSE) and channel preferences",
     },
+    {"name": "catalog", "description": "Products, categories, certifications and stock"},
+    {"name": "inquiries", "description": "Inquiries and quote requests to a supplier"},
+    {"name": "orders", "description": "Orders with stock reservation, bulk CSV orders"},
+    {"name": "payments", "description": "Payments (bank transfer, Stripe) and invoices"},
+    {"name": "documents", "description": "Uploads and downloads of product and order files"},
+    {"name": "reports", "description": "Sales, product and inquiry reports; the dashboard"},
     {"name": "meta", "description": "What this service is"},
     {"name": "operations", "description": "Health, readiness and metrics"},
 ]
@@ -170,7 +183,14 @@ def create_app(
     api.include_router(apikeys_router)
     api.include_router(events_router)
     api.include_router(notifications_router)
+    api.include_router(catalog_router)
+    api.include_router(inquiries_router)
+    api.include_router(orders_router)
+    api.include_router(payments_router)
+    api.include_router(documents_router)
+    api.include_router(reports_router)
     app.include_router(api)
+    app.include_router(payment_webhooks_router, prefix=API_PREFIX)
     app.include_router(health_router)
 
     app.add_middleware(

@@ -15,6 +15,7 @@ import uvicorn
 from medhub import __version__
 from medhub.audit.cli import audit_app
 from medhub.config import ConfigurationError, Settings, get_settings
+from medhub.demo.cli import seed_app
 from medhub.kit import migrations
 from medhub.kit.db import Database
 from medhub.kit.email import TemplateRenderer, build_message, sample_context
@@ -37,6 +38,7 @@ app.add_typer(email_app, name="email")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")
+app.add_typer(seed_app, name="seed")
 
 
 def _fail(message: str) -> None:

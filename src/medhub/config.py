@@ -59,7 +59,8 @@ class Settings(BaseSettings):
     # Peers whose X-Forwarded-For is believed (IPs or CIDRs); everyone else's is ignored.
     TRUSTED_PROXIES: Annotated[list[str], NoDecode] = Field(default_factory=list)
     CORS_ORIGINS: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    MAX_BODY_SIZE: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # An upload of UPLOAD_MAX_BYTES plus its multipart framing must fit.
+    MAX_BODY_SIZE: int = Field(default=10 * 1024 * 1024 + 64 * 1024, ge=1024)
 
     JWT_PREVIOUS_SECRETS: Annotated[list[str], NoDecode] = Field(default_factory=list)
     ACCESS_TOKEN_TTL_MINUTES: int = Field(default=15, ge=1, le=1440)
@@ -119,6 +120,45 @@ class Settings(BaseSettings):
     WORKER_CONCURRENCY: int = Field(default=4, ge=1, le=100)
     JOB_RETENTION_HOURS: int = Field(default=168, ge=1)
     STALLED_JOB_SECONDS: int = Field(default=120, ge=10)
+
+    # Catalog: what anonymous visitors see (signed-in users always see prices and stock).
+    CATALOG_PUBLIC_PRICES: bool = True
+    CATALOG_PUBLIC_STOCK: bool = True
+    # The supplier that inquiries without a product go to (created by the migrations).
+    DEFAULT_SUPPLIER_SLUG: str = "medpharm"
+    DEFAULT_CURRENCY: str = Field(default="USD", min_length=3, max_length=3)
+    # Unpaid pending orders are cancelled (and their stock released) after this long.
+    ORDER_PAYMENT_TIMEOUT_MINUTES: int = Field(default=72 * 60, ge=1)
+    ORDER_MAX_ITEMS: int = Field(default=100, ge=1, le=1000)
+    BULK_ORDER_MAX_LINES: int = Field(default=500, ge=1, le=10_000)
+    IDEMPOTENCY_RETENTION_HOURS: int = Field(default=24, ge=1)
+    # Days before a certificate's expiry on which the supplier's admins are told.
+    CERTIFICATE_EXPIRY_NOTICE_DAYS: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [60, 30, 7]
+    )
+
+    # Payments: "manual" (bank transfer, staff record it) or "stripe" (PaymentIntents).
+    PAYMENT_PROVIDER: Literal["manual", "stripe"] = "manual"
+    STRIPE_SECRET_KEY: str | None = None
+    STRIPE_WEBHOOK_SECRET: str | None = None
+    STRIPE_API_BASE: str = "https://api.stripe.com"
+    STRIPE_WEBHOOK_TOLERANCE_SECONDS: int = Field(default=300, ge=1)
+
+    # Documents: "local" keeps files under DATA_DIR/files; "s3" uses an S3-compatible store.
+    STORAGE_BACKEND: Literal["local", "s3"] = "local"
+    UPLOAD_MAX_BYTES: int = Field(default=10 * 1024 * 1024, ge=1024)
+    S3_BUCKET: str = "medhub-documents"
+    S3_REGION: str = "us-east-1"
+    S3_ENDPOINT_URL: str | None = None
+    AWS_ACCESS_KEY_ID: str | None = None
+    AWS_SECRET_ACCESS_KEY: str | None = None
+
+    @field_validator("CERTIFICATE_EXPIRY_NOTICE_DAYS", mode="before")
+    @classmethod
+    def _split_days(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [int(part) for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("CORS_ORIGINS", "TRUSTED_PROXIES", "JWT_PREVIOUS_SECRETS", mode="before")
     @classmethod

@@ -128,13 +128,18 @@ async def me(client: httpx.AsyncClient, headers: dict[str, str] | None = None) -
     return await client.get(f"{API}/users/me", headers=headers or {})
 
 
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+def assert_error(
+    response: httpx.Response, status: int, code: str, field: str | None = None
+) -> dict[str, Any]:
+    """The error envelope, with `field` among its details when given."""
     assert response.status_code == status, response.text
     body = response.json()
     assert body["success"] is False
     assert body["error"]["code"] == code, body
     assert isinstance(body["error"]["message"], str)
     assert body["error"]["message"]
+    if field is not None:
+        assert field in {detail["field"] for detail in body["error"]["details"]}, body
     error: dict[str, Any] = body["error"]
     return error
 

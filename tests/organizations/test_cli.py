@@ -116,7 +116,7 @@ def test_tenant_errors_are_clear(
     )
     assert taken.exit_code == 1
     assert "slug: 'a' is taken" in taken.output
-    assert admin_sql("SELECT count(*) FROM organizations") == [(1,)]
+    assert admin_sql("SELECT count(*) FROM organizations WHERE slug = 'a'") == [(1,)]
 
 
 @pytest.mark.parametrize(

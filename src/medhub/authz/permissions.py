@@ -25,6 +25,12 @@ class Action(StrEnum):
     API_KEYS_MANAGE = "api_keys.manage"
     ACTIVITY_LOGS_READ = "activity_logs.read"
     JOBS_MANAGE = "jobs.manage"
+    ORDERS_MANAGE = "orders.manage"
+    ORDERS_BULK = "orders.bulk"
+    PAYMENTS_MANAGE = "payments.manage"
+    INQUIRIES_MANAGE = "inquiries.manage"
+    REPORTS_READ = "reports.read"
+    DASHBOARD_READ = "dashboard.read"
 
 
 Y, N = True, False
@@ -54,6 +60,12 @@ MATRIX: dict[Action, tuple[bool, ...]] = {
     Action.API_KEYS_MANAGE:      (N,     Y,     N,     N,     N,     N,     N,     N),
     Action.ACTIVITY_LOGS_READ:   (Y,     Y,     N,     N,     N,     N,     N,     N),
     Action.JOBS_MANAGE:          (Y,     N,     N,     N,     N,     N,     N,     N),
+    Action.ORDERS_MANAGE:        (Y,     Y,     Y,     N,     N,     N,     N,     N),
+    Action.ORDERS_BULK:          (N,     N,     N,     N,     Y,     N,     N,     N),
+    Action.PAYMENTS_MANAGE:      (Y,     Y,     N,     N,     N,     N,     N,     N),
+    Action.INQUIRIES_MANAGE:     (Y,     Y,     Y,     N,     N,     N,     N,     N),
+    Action.REPORTS_READ:         (Y,     Y,     Y,     N,     N,     N,     N,     N),
+    Action.DASHBOARD_READ:       (Y,     Y,     N,     N,     N,     N,     N,     N),
 }
 # fmt: on
 

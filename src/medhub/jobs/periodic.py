@@ -1,5 +1,10 @@
-"""Every periodic task, in one place. procrastinate defers each period's run once,
-however many workers are up (a unique row per task and period)."""
+"""The platform's periodic maintenance. procrastinate defers each period's run once,
+however many workers are up (a unique row per task and period).
+
+A domain's own periodic work lives in its tasks module (order expiry in
+`medhub.orders.tasks`, certificate notices in `medhub.catalog.tasks`), listed in
+`medhub.kit.jobs.TASK_MODULES` like every task.
+"""
 
 from __future__ import annotations
 

@@ -61,8 +61,11 @@ def _wrong_body_type(request: Request, errors: Sequence[Any]) -> bool:
     if not content_type or _is_json_content_type(content_type):
         return False
     if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
-        # A form route validates its own fields; a JSON route given a form is caught below.
-        return any(e.get("loc", ())[:1] == ("body",) and e.get("input") is not None for e in errors)
+        # A form route reports its own fields (loc ("body", "field")); a JSON route
+        # given a form fails on the body as a whole.
+        return any(
+            tuple(e.get("loc", ())) == ("body",) and e.get("input") is not None for e in errors
+        )
     return any(e.get("loc", ())[:1] == ("body",) for e in errors)
 
 

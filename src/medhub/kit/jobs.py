@@ -38,6 +38,8 @@ TASK_MODULES = [
     "medhub.events.handlers",
     "medhub.jobs.periodic",
     "medhub.notifications.tasks",
+    "medhub.catalog.tasks",
+    "medhub.orders.tasks",
 ]
 
 jobs_app = App(connector=PsycopgConnector(), import_paths=TASK_MODULES)

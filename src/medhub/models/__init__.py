@@ -2,6 +2,15 @@
 
 from medhub.models.audit import ActivityLog
 from medhub.models.base import Base, IdMixin, TimestampMixin, new_id
+from medhub.models.catalog import (
+    CertificationType,
+    Product,
+    ProductCategory,
+    ProductCertification,
+    StockMovement,
+    StockMovementKind,
+)
+from medhub.models.documents import Document, DocumentEntity, DocumentType
 from medhub.models.events import DomainEvent, EventDelivery
 from medhub.models.identity import (
     Address,
@@ -16,6 +25,13 @@ from medhub.models.identity import (
     Role,
     User,
 )
+from medhub.models.inquiries import (
+    Inquiry,
+    InquiryMessage,
+    InquiryMessageKind,
+    InquiryPriority,
+    InquiryStatus,
+)
 from medhub.models.mail import EmailStatus, OutgoingEmail
 from medhub.models.notifications import (
     Notification,
@@ -24,6 +40,18 @@ from medhub.models.notifications import (
     SmsMessage,
     SmsStatus,
 )
+from medhub.models.orders import (
+    IdempotencyRecord,
+    Invoice,
+    Order,
+    OrderItem,
+    OrderStatus,
+    Payment,
+    PaymentAttemptStatus,
+    PaymentProvider,
+    PaymentStatus,
+    PaymentWebhookEvent,
+)
 
 __all__ = [
     "ActivityLog",
@@ -31,23 +59,47 @@ __all__ = [
     "ApiKey",
     "AuthSession",
     "Base",
+    "CertificationType",
+    "Document",
+    "DocumentEntity",
+    "DocumentType",
     "DomainEvent",
     "EmailStatus",
     "EventDelivery",
     "IdMixin",
+    "IdempotencyRecord",
+    "Inquiry",
+    "InquiryMessage",
+    "InquiryMessageKind",
+    "InquiryPriority",
+    "InquiryStatus",
+    "Invoice",
     "Notification",
     "NotificationCategory",
     "NotificationPreference",
     "OneTimeToken",
+    "Order",
+    "OrderItem",
+    "OrderStatus",
     "Organization",
     "OrganizationKind",
     "OrganizationStatus",
     "OutgoingEmail",
     "PasswordHistory",
+    "Payment",
+    "PaymentAttemptStatus",
+    "PaymentProvider",
+    "PaymentStatus",
+    "PaymentWebhookEvent",
+    "Product",
+    "ProductCategory",
+    "ProductCertification",
     "RefreshToken",
     "Role",
     "SmsMessage",
     "SmsStatus",
+    "StockMovement",
+    "StockMovementKind",
     "TimestampMixin",
     "User",
     "new_id",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 import uuid_utils.compat as uuid_compat
@@ -18,6 +19,11 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def one_of(column: str, values: type[StrEnum]) -> str:
+    """A CHECK constraint's text: `column` holds one of the enum's values."""
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
 
 
 def new_id() -> uuid.UUID:

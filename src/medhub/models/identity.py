@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import CITEXT, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from medhub.models.base import Base, IdMixin, TimestampMixin
+from medhub.models.base import Base, IdMixin, TimestampMixin, one_of
 
 
 class Role(StrEnum):
@@ -47,15 +47,11 @@ class OrganizationStatus(StrEnum):
     deleted = "deleted"
 
 
-def _in(column: str, values: type[StrEnum]) -> str:
-    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
-
-
 class Organization(IdMixin, TimestampMixin, Base):
     __tablename__ = "organizations"
     __table_args__ = (
-        CheckConstraint(_in("kind", OrganizationKind), name="kind"),
-        CheckConstraint(_in("status", OrganizationStatus), name="status"),
+        CheckConstraint(one_of("kind", OrganizationKind), name="kind"),
+        CheckConstraint(one_of("status", OrganizationStatus), name="status"),
     )
 
     name: Mapped[str] = mapped_column(String(255))
@@ -69,7 +65,7 @@ class Organization(IdMixin, TimestampMixin, Base):
 class User(IdMixin, TimestampMixin, Base):
     __tablename__ = "users"
     __table_args__ = (
-        CheckConstraint(_in("role", Role), name="role"),
+        CheckConstraint(one_of("role", Role), name="role"),
         # Staff belong to one organization; super admins to none.
         CheckConstraint(
             "role NOT IN ('admin', 'sales', 'pharmacist') OR organization_id IS NOT NULL",
@@ -152,7 +148,7 @@ class OneTimeToken(IdMixin, Base):
 
 class ApiKey(IdMixin, Base):
     __tablename__ = "api_keys"
-    __table_args__ = (CheckConstraint(_in("role", Role), name="role"),)
+    __table_args__ = (CheckConstraint(one_of("role", Role), name="role"),)
 
     organization_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True

@@ -94,8 +94,14 @@ async def notify(  # noqa: PLR0917 - the call every domain makes, kept positiona
     title: str,
     body: str,
     data: dict[str, Any] | None = None,
+    *,
+    email: tuple[str, dict[str, Any]] | None = None,
 ) -> Notification | None:
     """Tell `user_id` something on the channels they chose for `category`.
+
+    `email=(template, context)` sends that dedicated email (an order confirmation,
+    a shipping notice) instead of the generic notification email, still only when
+    the user's email channel for the category is on.
 
     Returns the stored in-app notification, or None when the user turned the
     in-app channel off for this category. Email and SMS go only to active accounts.
@@ -114,7 +120,16 @@ async def notify(  # noqa: PLR0917 - the call every domain makes, kept positiona
         notification = await notifications.insert(user_id, category, title, body, data or {})
     if not recipient.is_active:
         return notification
-    if channels.email:
+    if channels.email and email is not None:
+        template, context = email
+        await mail.queue_email(
+            session,
+            template,
+            recipient.email,
+            {"full_name": recipient.full_name, **context},
+            user_id=user_id,
+        )
+    elif channels.email:
         await mail.queue_email(
             session,
             EMAIL_TEMPLATE,

@@ -7,8 +7,9 @@ module holds what other domains ask of organizations and the rules both share.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medhub.models.identity import Organization, OrganizationKind, Role
@@ -37,3 +38,30 @@ async def status_of(session: AsyncSession, organization_id: uuid.UUID) -> str | 
         select(Organization.status).where(Organization.id == organization_id)
     )
     return result.scalar_one_or_none()
+
+
+async def default_supplier_id(session: AsyncSession, slug: str) -> uuid.UUID | None:
+    """The active supplier with this slug, readable from any context (even anonymous)."""
+    result = await session.execute(select(func.active_supplier_id(slug)))
+    value = result.scalar_one_or_none()
+    return uuid.UUID(str(value)) if value is not None else None
+
+
+async def staff_ids(
+    session: AsyncSession, organization_id: uuid.UUID, roles: Sequence[Role | str]
+) -> list[uuid.UUID]:
+    """Active members of an organization holding one of `roles`, oldest first, readable
+    from any context: a buyer's order may need to alert its supplier's admins."""
+    result = await session.execute(
+        text("SELECT user_id FROM organization_staff(:org, :roles)"),
+        {"org": organization_id, "roles": [str(role) for role in roles]},
+    )
+    return [row[0] for row in result]
+
+
+SUPPLIER_STAFF_ROLES: tuple[Role, ...] = (Role.admin, Role.sales)
+"""The roles that act for a supplier (see its orders, answer its inquiries)."""
+
+
+def is_supplier_staff(role: str, organization_id: uuid.UUID | None, supplier_id: uuid.UUID) -> bool:
+    return organization_id == supplier_id and role in SUPPLIER_STAFF_ROLES

@@ -1,0 +1,1 @@
+"""The pharma catalog: categories, products, certifications and stock."""

@@ -1,0 +1,1 @@
+"""Documents: uploads, generated files and authorised downloads."""

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, select
+
+from medhub.kit.repository import Repository
+from medhub.models.documents import Document
+
+
+class DocumentRepository(Repository[Document]):
+    """No tenant scoping here: documents have no row-level security of their own; the
+    service decides through the entity they are attached to (product, order...)."""
+
+    model = Document
+
+    def filtered_statement(
+        self,
+        *,
+        entity_type: str | None = None,
+        entity_id: uuid.UUID | None = None,
+        document_type: str | None = None,
+    ) -> Select[Any]:
+        statement = select(Document)
+        if entity_type is not None:
+            statement = statement.where(Document.entity_type == entity_type)
+        if entity_id is not None:
+            statement = statement.where(Document.entity_id == entity_id)
+        if document_type is not None:
+            statement = statement.where(Document.document_type == document_type)
+        return statement.order_by(Document.created_at.desc(), Document.id.desc())
+
+    async def for_entity(self, entity_type: str, entity_id: uuid.UUID) -> Sequence[Document]:
+        statement = self.filtered_statement(entity_type=entity_type, entity_id=entity_id)
+        documents: Sequence[Document] = (await self.session.execute(statement)).scalars().all()
+        return documents

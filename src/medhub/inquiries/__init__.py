@@ -1,0 +1,1 @@
+"""Inquiries and quote requests: submission, assignment, responses, conversion."""

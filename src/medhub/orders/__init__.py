@@ -1,0 +1,1 @@
+"""Orders: placing, reserving stock, the lifecycle, bulk CSV orders and expiry."""

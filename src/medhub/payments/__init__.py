@@ -1,0 +1,1 @@
+"""Payments through a provider (manual bank transfer or Stripe) and invoices."""

@@ -1,0 +1,1 @@
+"""Sales, product and inquiry reports, and the supplier dashboard."""

@@ -1,0 +1,254 @@
+"""`medhub seed demo`: the demo is complete, usable (every account logs in), and
+seeding again creates nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from typer.testing import CliRunner
+
+from medhub.config import Settings
+from medhub.demo.cli import seed_app
+from medhub.demo.data import DEMO_PASSWORD, INQUIRIES, ORDERS, PRODUCTS, USERS
+from medhub.demo.service import CATALOG, SeedReport, seed_demo
+from medhub.kit.db import Database
+
+AdminSql = Callable[..., list[tuple[Any, ...]]]
+
+CATEGORIES = {"cardiovascular", "antibiotics", "diabetes", "oncology"}
+TABLES = (
+    "users",
+    "addresses",
+    "products",
+    "product_certifications",
+    "stock_movements",
+    "orders",
+    "order_items",
+    "inquiries",
+    "inquiry_messages",
+    "notifications",
+    "email_messages",
+    "activity_logs",
+)
+
+
+def row_counts(admin_sql: AdminSql) -> dict[str, int]:
+    return {table: admin_sql(f"SELECT count(*) FROM {table}")[0][0] for table in TABLES}
+
+
+async def seed(app: FastAPI, database: Database, settings: Settings) -> SeedReport:
+    return await seed_demo(database, settings, app.state.auth_runtime.hasher)
+
+
+async def test_seed_creates_the_whole_demo_and_every_account_logs_in(
+    app: FastAPI,
+    database: Database,
+    settings: Settings,
+    client: httpx.AsyncClient,
+    admin_sql: AdminSql,
+) -> None:
+    report = await seed(app, database, settings)
+
+    assert report.supplier_slug == "medpharm"
+    created = {name: tally.created for name, tally in report.tallies.items()}
+    assert created["users"] == len(USERS)
+    assert created["products"] == len(PRODUCTS)
+    assert created["orders"] == len(ORDERS)
+    assert created["inquiries"] == len(INQUIRIES)
+    assert created["certifications"] == sum(len(p.certifications) for p in PRODUCTS)
+    assert all(tally.existing == 0 for tally in report.tallies.values())
+
+    # Users of every MedPharm role, verified, staff in the supplier; each logs in.
+    rows = admin_sql(
+        "SELECT u.email, u.role, o.slug, u.is_verified FROM users u "
+        "LEFT JOIN organizations o ON o.id = u.organization_id ORDER BY u.email"
+    )
+    assert {row[1] for row in rows} == {"super_admin", "admin", "sales", "distributor", "customer"}
+    by_email = {email: (role, slug, verified) for email, role, slug, verified in rows}
+    assert by_email["admin@medpharm.demo"] == ("admin", "medpharm", True)
+    assert by_email["sales2@medpharm.demo"] == ("sales", "medpharm", True)
+    assert by_email["distributor@medpharm.demo"] == ("distributor", "medpharm", True)
+    assert by_email["customer@hospital.demo"] == ("customer", None, True)
+    assert by_email["superadmin@medhub.demo"] == ("super_admin", None, True)
+    assert {(c.email, c.password, c.role) for c in report.credentials} == {
+        (email, DEMO_PASSWORD, role) for email, (role, _, _) in by_email.items()
+    }
+    for credential in report.credentials:
+        response = await client.post(
+            "/api/v1/auth/login",
+            json={"email": credential.email, "password": credential.password},
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["data"]["user"]["role"] == credential.role
+
+    # ≥ 200 active products in all four categories, owned by the supplier, sane figures.
+    per_category: dict[str, int] = dict(
+        admin_sql(
+            "SELECT p.category, count(*) FROM products p JOIN organizations o "
+            "ON o.id = p.supplier_id WHERE p.is_active AND o.slug = 'medpharm' GROUP BY 1"
+        )
+    )
+    assert set(per_category) == CATEGORIES
+    assert sum(per_category.values()) >= 200
+    assert all(count >= 40 for count in per_category.values())
+    [(lowest, highest, priced, special, empty)] = admin_sql(
+        "SELECT min(stock_quantity), max(stock_quantity), count(price), "
+        "count(distributor_price), count(*) FILTER (WHERE stock_quantity = 0) FROM products"
+    )
+    assert lowest >= 0
+    assert highest <= 5000
+    assert priced >= 200
+    assert 40 <= special < priced
+    assert empty > 0
+    # Initial stock went through the stock service: one adjustment per stocked product.
+    assert admin_sql(
+        "SELECT count(*) FROM stock_movements "
+        "WHERE kind = 'adjustment' AND reason = 'Initial stock'"
+    ) == [(sum(1 for p in PRODUCTS if p.stock_quantity),)]
+
+    # Certifications on about half of the products, some expiring within 60 days.
+    [(certified, expiring, kinds)] = admin_sql(
+        "SELECT count(DISTINCT product_id), "
+        "count(*) FILTER (WHERE expiry_date < current_date + 60), "
+        "count(DISTINCT certification_type) FROM product_certifications"
+    )
+    assert len(PRODUCTS) * 0.3 < certified < len(PRODUCTS) * 0.7
+    assert expiring > 0
+    assert kinds == 4
+
+    # Orders in every stage; shipped ones carry a tracking number; stock followed them.
+    orders = admin_sql(
+        "SELECT o.notes, o.status, o.tracking_number, u.email FROM orders o "
+        "JOIN users u ON u.id = o.user_id"
+    )
+    emails = {u.key: u.email for u in USERS}
+    assert sorted((notes, status, email) for notes, status, _, email in orders) == sorted(
+        (o.notes, o.status.value, emails[o.buyer]) for o in ORDERS
+    )
+    for _, status, tracking, _ in orders:
+        assert (tracking is not None) == (status in {"shipped", "delivered"})
+    assert admin_sql("SELECT count(*) FROM stock_movements WHERE kind = 'fulfilment'") == [
+        (sum(len(o.lines) for o in ORDERS if o.status in {"processing", "shipped", "delivered"}),)
+    ]
+    assert admin_sql("SELECT count(*) FROM products WHERE reserved_quantity > stock_quantity") == [
+        (0,)
+    ]
+
+    # Inquiries with their statuses and priorities; one became an order.
+    inquiries = admin_sql(
+        "SELECT subject, status, priority, assigned_to IS NOT NULL, order_id IS NOT NULL "
+        "FROM inquiries"
+    )
+    assert sorted(inquiries) == sorted(
+        (i.subject, i.status.value, i.priority.value, True, i.order is not None) for i in INQUIRIES
+    )
+
+    # The services' emails are queued for the worker, like any others.
+    queued: dict[str, int] = dict(
+        admin_sql(
+            "SELECT template, count(*) FROM email_messages "
+            "WHERE to_address = 'customer@hospital.demo' GROUP BY 1"
+        )
+    )
+    assert queued.get("order_confirmation") == sum(1 for o in ORDERS if o.buyer == "customer")
+
+
+async def test_seeding_again_creates_nothing(
+    app: FastAPI, database: Database, settings: Settings, admin_sql: AdminSql
+) -> None:
+    first = await seed(app, database, settings)
+    before = row_counts(admin_sql)
+    second = await seed(app, database, settings)
+    assert row_counts(admin_sql) == before
+    assert second.credentials == first.credentials
+    for name, tally in second.tallies.items():
+        assert (tally.created, tally.existing) == (0, first.tallies[name].created), name
+
+
+async def test_an_interrupted_seed_is_completed_by_the_next_run(
+    app: FastAPI, database: Database, settings: Settings, admin_sql: AdminSql
+) -> None:
+    class Interrupted(Exception):
+        pass
+
+    def stop_after_first_chunk(stage: str, done: int, total: int) -> None:
+        if stage == CATALOG and done < total:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        await seed_demo(
+            database,
+            settings,
+            app.state.auth_runtime.hasher,
+            on_progress=stop_after_first_chunk,
+        )
+    [(partial,)] = admin_sql("SELECT count(*) FROM products")
+    assert 0 < partial < len(PRODUCTS)
+
+    report = await seed(app, database, settings)
+    assert report.tallies["users"].existing == len(USERS)
+    assert report.tallies["products"].existing == partial
+    assert report.tallies["products"].created == len(PRODUCTS) - partial
+    assert admin_sql("SELECT count(*) FROM products") == [(len(PRODUCTS),)]
+    assert admin_sql("SELECT count(*) FROM orders") == [(len(ORDERS),)]
+
+
+@pytest.fixture
+def runner(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    # prepare_database() exports the URLs it resolved; keep them out of later tests.
+    monkeypatch.setenv("DATABASE_URL", str(settings.DATABASE_URL))
+    monkeypatch.setenv("DATABASE_ADMIN_URL", str(settings.DATABASE_ADMIN_URL))
+    return CliRunner()
+
+
+def table_rows(output: str) -> list[list[str]]:
+    """The body rows of the tables rich printed, as lists of cell texts."""
+    return [
+        [cell.strip() for cell in line.strip().strip("│").split("│")]
+        for line in output.splitlines()
+        if line.startswith("│")
+    ]
+
+
+def test_cli_prints_credentials_and_counts_then_finds_everything(
+    runner: CliRunner, settings: Settings, admin_sql: AdminSql
+) -> None:
+    logins = [[u.email, DEMO_PASSWORD, u.role.value] for u in USERS]
+
+    first = runner.invoke(seed_app, ["demo"], obj=settings)
+    assert first.exit_code == 0, first.output
+    rows = table_rows(first.stdout)
+    assert rows[: len(USERS)] == logins
+    assert ["products", str(len(PRODUCTS)), "0"] in rows
+    assert ["orders", str(len(ORDERS)), "0"] in rows
+    assert "Products" in first.stdout  # the progress bar's label
+    assert admin_sql("SELECT count(*) FROM products") == [(len(PRODUCTS),)]
+
+    again = runner.invoke(seed_app, ["demo"], obj=settings)
+    assert again.exit_code == 0, again.output
+    rows = table_rows(again.stdout)
+    assert rows[: len(USERS)] == logins
+    assert ["products", "0", str(len(PRODUCTS))] in rows
+    assert ["inquiries", "0", str(len(INQUIRIES))] in rows
+    assert admin_sql("SELECT count(*) FROM products") == [(len(PRODUCTS),)]
+
+
+def test_cli_without_the_supplier_fails_clearly(
+    runner: CliRunner, settings: Settings, admin_sql: AdminSql
+) -> None:
+    admin_sql("UPDATE organizations SET slug = 'renamed' WHERE slug = 'medpharm'")
+    result = runner.invoke(seed_app, ["demo"], obj=settings)
+    assert result.exit_code == 1
+    assert "No supplier organization has the slug 'medpharm'" in result.output
+    assert "Traceback" not in result.output
+    assert admin_sql("SELECT count(*) FROM users") == [(0,)]
+
+
+def test_help_lists_the_demo_command() -> None:
+    result = CliRunner().invoke(seed_app, ["--help"])
+    assert result.exit_code == 0
+    assert "demo" in result.output
