@@ -43,6 +43,12 @@ async def get_order(
     return order
 
 
+async def lock_order(session: AsyncSession, order_id: uuid.UUID) -> Order | None:
+    """An order by id, row-locked, for flows that found it without a caller to scope
+    by (a provider's webhook, in system context)."""
+    return await OrderRepository(session).get_for_update(order_id)
+
+
 def order_view(order: Order, items: Sequence[OrderItem]) -> OrderRead:
     return OrderRead.model_validate(
         {

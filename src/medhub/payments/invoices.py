@@ -29,6 +29,7 @@ from medhub.models.orders import Invoice, Order, Payment
 from medhub.notifications import service as notifications
 from medhub.orders import service as orders
 from medhub.orders.schemas import OrderItemRead
+from medhub.organizations import service as organizations
 from medhub.payments.repository import InvoiceRepository
 
 log = structlog.get_logger(__name__)
@@ -199,7 +200,8 @@ async def issue_invoice(
         return existing
     number = await next_reference(session, ReferenceKind.invoice)
     detail = await orders.order_detail(session, order)
-    supplier_name = await repository.organization_name(order.supplier_id)
+    # Issued by the supplier's staff or in system context: both may read the name.
+    supplier_name = await organizations.name_of(session, order.supplier_id)
     if supplier_name is None:
         # Issuers are the supplier's staff or the system, who can both read it.
         log.warning("invoices.supplier_name_unreadable", order_id=str(order.id))

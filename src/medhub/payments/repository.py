@@ -14,10 +14,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medhub.kit.repository import Repository
-from medhub.models.identity import Organization
 from medhub.models.orders import (
     Invoice,
-    Order,
     Payment,
     PaymentAttemptStatus,
     PaymentWebhookEvent,
@@ -67,24 +65,12 @@ class PaymentRepository(Repository[Payment]):
             statement = statement.where(Payment.id != except_id)
         return (await self.session.execute(statement.limit(1))).first() is not None
 
-    async def lock_order(self, order_id: uuid.UUID) -> Order | None:
-        """The order of a payment found by a webhook (system context), row-locked like
-        every request that changes its payment status."""
-        statement = select(Order).where(Order.id == order_id).with_for_update()
-        return (await self.session.execute(statement)).scalar_one_or_none()
-
 
 class InvoiceRepository(Repository[Invoice]):
     model = Invoice
 
     async def for_order(self, order_id: uuid.UUID) -> Invoice | None:
         statement = select(Invoice).where(Invoice.order_id == order_id)
-        return (await self.session.execute(statement)).scalar_one_or_none()
-
-    async def organization_name(self, organization_id: uuid.UUID) -> str | None:
-        """The supplier's name for its invoices; readable by its own staff and in system
-        context, which are the only contexts an invoice is issued in."""
-        statement = select(Organization.name).where(Organization.id == organization_id)
         return (await self.session.execute(statement)).scalar_one_or_none()
 
 

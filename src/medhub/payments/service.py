@@ -412,7 +412,7 @@ async def _locked_payment(
         # acknowledged, so Stripe does not retry it for days.
         log.warning("payments.webhook_unknown_intent", intent_id=intent_id, event_type=event_type)
         return None
-    order = await repository.lock_order(payment.order_id)
+    order = await orders.lock_order(session, payment.order_id)
     if order is None:
         log.warning("payments.webhook_order_missing", payment_id=str(payment.id))
         return None
