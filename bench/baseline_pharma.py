@@ -89,7 +89,7 @@ AUTH_CONTEXT_SQL = (
 # The search condition and rank of medhub.catalog.repository.ProductRepository.search.
 SEARCH_CONDITION = (
     "(search_vector @@ websearch_to_tsquery('english', %(search)s)"
-    " OR name ILIKE %(pattern)s ESCAPE '\\' OR manufacturer_code ILIKE %(pattern)s ESCAPE '\\')"
+    " OR name ILIKE %(pattern)s ESCAPE '\\')"
 )
 SEARCH_RANK = (
     "ts_rank_cd(search_vector, websearch_to_tsquery('english', %(search)s))"

@@ -386,7 +386,7 @@ SCENARIOS: dict[str, Scenario] = {
         description=(
             "Full-text search as a logged-in customer: verify the JWT, auth_context(), then "
             "one query matching ~235 of 10,000 products (tsvector @@ websearch_to_tsquery "
-            "OR name/code ILIKE), in stock, ranked by ts_rank_cd + trigram similarity, "
+            "OR name ILIKE), in stock, ranked by ts_rank_cd + trigram similarity, "
             "with a window count"
         ),
         setup=setup_catalog_browse_auth,
