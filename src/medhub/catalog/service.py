@@ -38,6 +38,7 @@ from medhub.catalog.schemas import (
 )
 from medhub.config import Settings
 from medhub.documents import service as documents
+from medhub.documents.schemas import DOWNLOAD_URL
 from medhub.kit.errors import Conflict, ErrorDetail, PermissionDenied, ValidationFailed
 from medhub.kit.pagination import PageParams
 from medhub.models.catalog import Product, ProductCategory, ProductCertification
@@ -166,7 +167,7 @@ async def product_detail(
                 file_size=d.file_size,
                 mime_type=d.mime_type,
                 created_at=d.created_at,
-                download_url=f"/api/v1/documents/{d.id}/download",
+                download_url=DOWNLOAD_URL.format(id=d.id),
             )
             for d in files
         ],

@@ -76,9 +76,7 @@ def _lines(items: Sequence[OrderItem]) -> list[stock.StockLine]:
     ]
 
 
-async def _email_for(
-    order: Order, old: OrderStatus, note: str | None
-) -> tuple[str, dict[str, Any]]:
+def _email_for(order: Order, old: OrderStatus, note: str | None) -> tuple[str, dict[str, Any]]:
     base = {"order_number": order.order_number, "order_id": str(order.id)}
     if order.status == OrderStatus.shipped:
         return "shipping_notification", {
@@ -159,7 +157,7 @@ async def _apply(
             f"Order {order.order_number} is {target.value}",
             note or reason or DEFAULT_NOTES.get(target, f"Your order is now {target.value}."),
             {"link": f"/orders/{order.id}", "order_id": str(order.id), "status": target.value},
-            email=await _email_for(order, old, note or reason),
+            email=_email_for(order, old, note or reason),
         )
     return items
 
