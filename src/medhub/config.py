@@ -5,18 +5,22 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Iterator
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Secrets that development generates once and keeps under DATA_DIR, and that
 # production must be given explicitly.
 GENERATED_SECRETS = ("JWT_SECRET",)
 MIN_SECRET_LENGTH = 32
+# Settings that are URLs which may carry a password.
+URL_SETTINGS = frozenset({"DATABASE_URL", "DATABASE_READ_URL", "DATABASE_ADMIN_URL", "REDIS_URL"})
 
 
 class Environment(StrEnum):
@@ -54,7 +58,14 @@ class Settings(BaseSettings):
 
     REDIS_URL: str | None = None
 
-    JWT_SECRET: str | None = None
+    # /metrics shows traffic by route and the pool's state: scrapers send
+    # `Authorization: Bearer <METRICS_TOKEN>`. Production refuses to start without a
+    # token unless METRICS_PUBLIC says the endpoint is meant to be open (a token, when
+    # set, is always required).
+    METRICS_TOKEN: SecretStr | None = None
+    METRICS_PUBLIC: bool = False
+
+    JWT_SECRET: SecretStr | None = None
 
     # Peers whose X-Forwarded-For is believed (IPs or CIDRs); everyone else's is ignored.
     TRUSTED_PROXIES: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -62,7 +73,7 @@ class Settings(BaseSettings):
     # An upload of UPLOAD_MAX_BYTES plus its multipart framing must fit.
     MAX_BODY_SIZE: int = Field(default=10 * 1024 * 1024 + 64 * 1024, ge=1024)
 
-    JWT_PREVIOUS_SECRETS: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    JWT_PREVIOUS_SECRETS: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     ACCESS_TOKEN_TTL_MINUTES: int = Field(default=15, ge=1, le=1440)
     REFRESH_TOKEN_TTL_DAYS: int = Field(default=7, ge=1, le=90)
     COOKIE_SECURE: bool | None = None
@@ -105,7 +116,7 @@ class Settings(BaseSettings):
     SMTP_HOST: str = "localhost"
     SMTP_PORT: int = Field(default=587, ge=1, le=65535)
     SMTP_USER: str | None = None
-    SMTP_PASS: str | None = None
+    SMTP_PASS: SecretStr | None = None
     # starttls: upgrade a plain connection (port 587); tls: TLS from the start (465); none.
     SMTP_TLS: Literal["starttls", "tls", "none"] = "starttls"
     SMTP_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0)
@@ -139,8 +150,8 @@ class Settings(BaseSettings):
 
     # Payments: "manual" (bank transfer, staff record it) or "stripe" (PaymentIntents).
     PAYMENT_PROVIDER: Literal["manual", "stripe"] = "manual"
-    STRIPE_SECRET_KEY: str | None = None
-    STRIPE_WEBHOOK_SECRET: str | None = None
+    STRIPE_SECRET_KEY: SecretStr | None = None
+    STRIPE_WEBHOOK_SECRET: SecretStr | None = None
     STRIPE_API_BASE: str = "https://api.stripe.com"
     STRIPE_WEBHOOK_TOLERANCE_SECONDS: int = Field(default=300, ge=1)
 
@@ -151,7 +162,7 @@ class Settings(BaseSettings):
     S3_REGION: str = "us-east-1"
     S3_ENDPOINT_URL: str | None = None
     AWS_ACCESS_KEY_ID: str | None = None
-    AWS_SECRET_ACCESS_KEY: str | None = None
+    AWS_SECRET_ACCESS_KEY: SecretStr | None = None
 
     @field_validator("CERTIFICATE_EXPIRY_NOTICE_DAYS", mode="before")
     @classmethod
@@ -199,10 +210,42 @@ class Settings(BaseSettings):
     def pgdata_dir(self) -> Path:
         return self.data_dir / "pgdata"
 
+    def metrics_token(self) -> str | None:
+        """The token /metrics requires, or None when none is set (empty counts as unset)."""
+        if self.METRICS_TOKEN is None:
+            return None
+        return self.METRICS_TOKEN.get_secret_value() or None
+
     def jwt_secret(self) -> str:
         if self.JWT_SECRET is None:
             raise ConfigurationError("JWT_SECRET is not set; call prepare_settings() first")
-        return self.JWT_SECRET
+        return self.JWT_SECRET.get_secret_value()
+
+    def jwt_previous_secrets(self) -> list[str]:
+        return [secret.get_secret_value() for secret in self.JWT_PREVIOUS_SECRETS]
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # Secrets are SecretStr (their repr is masked); URLs may embed a password, so
+        # a repr of the settings (a log line, a traceback) shows them without it.
+        for name, value in super().__repr_args__():
+            if name in URL_SETTINGS and isinstance(value, str):
+                yield name, mask_url_password(value)
+            else:
+                yield name, value
+
+
+def _metrics_problems(settings: Settings) -> list[str]:
+    token = settings.metrics_token()
+    if token is None:
+        if settings.METRICS_PUBLIC:
+            return []
+        return [
+            "METRICS_TOKEN must be set in production (the bearer token Prometheus sends "
+            "to /metrics), or METRICS_PUBLIC=true to serve /metrics without one"
+        ]
+    if len(token) < MIN_SECRET_LENGTH:
+        return [f"METRICS_TOKEN must be at least {MIN_SECRET_LENGTH} characters long"]
+    return []
 
 
 def ensure_data_dir(path: Path) -> None:
@@ -249,13 +292,14 @@ def prepare_settings(settings: Settings) -> Settings:
             value = getattr(settings, name)
             if not value:
                 problems.append(f"{name} must be set in production")
-            elif len(value) < MIN_SECRET_LENGTH:
+            elif len(value.get_secret_value()) < MIN_SECRET_LENGTH:
                 problems.append(f"{name} must be at least {MIN_SECRET_LENGTH} characters long")
         if settings.DATABASE_URL is None:
             problems.append(
                 "DATABASE_URL must point at a PostgreSQL cluster in production "
                 "(the embedded database is for development)"
             )
+        problems.extend(_metrics_problems(settings))
         if problems:
             raise ConfigurationError("Refusing to start: " + "; ".join(problems) + ".")
         ensure_data_dir(settings.data_dir)
@@ -266,7 +310,20 @@ def prepare_settings(settings: Settings) -> Settings:
     if not missing:
         return settings
     generated = _load_or_create_dev_secrets(settings.data_dir)
-    return settings.model_copy(update={name: generated[name] for name in missing})
+    return settings.model_copy(update={name: SecretStr(generated[name]) for name in missing})
+
+
+def mask_url_password(url: str) -> str:
+    """The URL with its password (if any) replaced by `***`."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
 @lru_cache

@@ -40,7 +40,7 @@ def build_runtime(settings: Settings) -> AuthRuntime:
             parallelism=settings.PASSWORD_HASH_PARALLELISM,
             workers=settings.PASSWORD_HASH_WORKERS,
         ),
-        codec=TokenCodec(settings.jwt_secret(), settings.JWT_PREVIOUS_SECRETS),
+        codec=TokenCodec(settings.jwt_secret(), settings.jwt_previous_secrets()),
     )
 
 

@@ -59,7 +59,7 @@ def csrf_token_for(secret: str, session_id: uuid.UUID) -> str:
 def csrf_matches(settings: Settings, session_id: uuid.UUID, sent: str) -> bool:
     """The session's token under the current key or a previous one (a key rotation
     must not break the browser sessions opened before it)."""
-    keys = (settings.jwt_secret(), *settings.JWT_PREVIOUS_SECRETS)
+    keys = (settings.jwt_secret(), *settings.jwt_previous_secrets())
     return any(hmac.compare_digest(sent, csrf_token_for(key, session_id)) for key in keys)
 
 

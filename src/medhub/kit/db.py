@@ -51,6 +51,9 @@ def make_engine(url: str | URL, settings: Settings, *, pool_size: int | None = N
         max_overflow=0,
         pool_timeout=settings.DATABASE_POOL_TIMEOUT,
         pool_recycle=1800,
+        # Statement parameters (password hashes, token digests, personal data) stay out
+        # of exception messages and therefore out of the logs.
+        hide_parameters=True,
         connect_args={"application_name": "medhub", "options": options, "connect_timeout": 5},
     )
 

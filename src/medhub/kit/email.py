@@ -152,7 +152,7 @@ class SmtpTransport:
                 hostname=settings.SMTP_HOST,
                 port=settings.SMTP_PORT,
                 username=settings.SMTP_USER,
-                password=settings.SMTP_PASS,
+                password=settings.SMTP_PASS.get_secret_value() if settings.SMTP_PASS else None,
                 use_tls=settings.SMTP_TLS == "tls",
                 start_tls=settings.SMTP_TLS == "starttls",
                 timeout=settings.SMTP_TIMEOUT_SECONDS,

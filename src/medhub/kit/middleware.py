@@ -73,6 +73,21 @@ def route_template(scope: Scope) -> str:
     return "<unmatched>"
 
 
+def request_log_fields(scope: Scope) -> dict[str, Any]:
+    """What a log line may say about a request: this allow-list and nothing else.
+
+    Never headers (Authorization, cookies, X-API-Key, X-OTP-Token), the query string
+    (search terms, links' tokens) or the body: those can carry credentials and
+    personal data. The path has neither (secrets travel in bodies and headers).
+    """
+    return {
+        "method": scope.get("method", ""),
+        "path": scope.get("path"),
+        "route": route_template(scope),
+        "client": (scope.get("client") or (None,))[0],
+    }
+
+
 class RequestContextMiddleware:
     def __init__(
         self,
@@ -156,12 +171,7 @@ class RequestContextMiddleware:
             else:
                 await self.app(scope, receive_limited, send_with_headers)
         except Exception:
-            error_log.exception(
-                "request.unhandled_exception",
-                method=scope.get("method"),
-                path=scope.get("path"),
-                route=route_template(scope),
-            )
+            error_log.exception("request.unhandled_exception", **request_log_fields(scope))
             if not response_started:
                 response = error_response(
                     code="INTERNAL_ERROR",
@@ -171,18 +181,14 @@ class RequestContextMiddleware:
                 await response(scope, receive, send_with_headers)
         finally:
             elapsed = time.perf_counter() - started_at
-            route = route_template(scope)
-            method = scope.get("method", "")
-            self.metrics.observe(method, route, status_code, elapsed)
+            fields = request_log_fields(scope)
+            self.metrics.observe(fields["method"], fields["route"], status_code, elapsed)
             log.info(
                 "request",
-                method=method,
-                path=scope.get("path"),
-                route=route,
+                **fields,
                 status=status_code,
                 duration_ms=round(elapsed * 1000, 2),
                 user_id=_state(scope).get("user_id") or user_id_var.get(),
-                client=(scope.get("client") or (None,))[0],
             )
             user_agent_var.reset(ua_token)
             client_ip_var.reset(ip_token)

@@ -9,7 +9,7 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -59,7 +59,8 @@ class PasswordHasher:
 @dataclass(frozen=True)
 class SigningKey:
     kid: str
-    secret: str
+    # Kept out of the repr: a key must never reach a log line or a rendered traceback.
+    secret: str = field(repr=False)
 
 
 def signing_key(secret: str) -> SigningKey:

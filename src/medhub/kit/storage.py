@@ -23,6 +23,7 @@ from typing import Any, BinaryIO, Protocol, runtime_checkable
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from pydantic import SecretStr
 
 from medhub.config import Settings
 
@@ -250,6 +251,10 @@ _cache: dict[tuple[Any, ...], Storage] = {}
 _cache_lock = threading.Lock()
 
 
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
 def _cache_key(settings: Settings) -> tuple[Any, ...]:
     if settings.STORAGE_BACKEND == "local":
         return ("local", str(settings.data_dir))
@@ -259,7 +264,7 @@ def _cache_key(settings: Settings) -> tuple[Any, ...]:
         settings.S3_REGION,
         settings.S3_ENDPOINT_URL,
         settings.AWS_ACCESS_KEY_ID,
-        settings.AWS_SECRET_ACCESS_KEY,
+        _secret(settings.AWS_SECRET_ACCESS_KEY),
     )
 
 
@@ -271,7 +276,7 @@ def _build(settings: Settings) -> Storage:
         region=settings.S3_REGION,
         endpoint_url=settings.S3_ENDPOINT_URL,
         access_key_id=settings.AWS_ACCESS_KEY_ID,
-        secret_access_key=settings.AWS_SECRET_ACCESS_KEY,
+        secret_access_key=_secret(settings.AWS_SECRET_ACCESS_KEY),
     )
 
 

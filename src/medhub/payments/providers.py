@@ -169,7 +169,11 @@ class StripeProvider:
         opened it, and payments are rare enough that a fresh connection costs nothing
         that matters.
         """
-        api_key = self._settings.STRIPE_SECRET_KEY
+        api_key = (
+            self._settings.STRIPE_SECRET_KEY.get_secret_value()
+            if self._settings.STRIPE_SECRET_KEY
+            else None
+        )
         if not api_key:
             raise ProviderNotConfigured("Stripe payments are not configured (STRIPE_SECRET_KEY)")
         http_client = stripe.HTTPXClient(timeout=STRIPE_TIMEOUT_SECONDS)
@@ -240,7 +244,11 @@ class StripeProvider:
         """The event in `payload` if `Stripe-Signature` proves Stripe sent it within the
         tolerance, else InvalidSignature (400). No secret configured: 503, so Stripe
         keeps the event and retries once the server is set up."""
-        secret = self._settings.STRIPE_WEBHOOK_SECRET
+        secret = (
+            self._settings.STRIPE_WEBHOOK_SECRET.get_secret_value()
+            if self._settings.STRIPE_WEBHOOK_SECRET
+            else None
+        )
         if not secret:
             raise ProviderNotConfigured(
                 "Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET)"
