@@ -27,6 +27,7 @@ from medhub.kit.db import Database
 from medhub.kit.docs import install_docs
 from medhub.kit.envelope import Envelope, JSONResponse, ok
 from medhub.kit.handlers import install_error_handlers
+from medhub.kit.input_guard import InputGuardMiddleware
 from medhub.kit.jobs import JobRuntime, run_worker
 from medhub.kit.logging import configure_logging
 from medhub.kit.metrics import Metrics
@@ -34,6 +35,7 @@ from medhub.kit.middleware import RequestContextMiddleware
 from medhub.kit.notify_hub import NotifyHub
 from medhub.kit.provision import check_app_role, prepare_database, wait_for_database
 from medhub.kit.ratelimit import RateLimiter
+from medhub.kit.routing import MisroutedMethodGuard, route_methods
 from medhub.notifications.router import router as notifications_router
 from medhub.orders.router import router as orders_router
 from medhub.organizations.router import router as organizations_router
@@ -92,6 +94,9 @@ def _database_for(settings: Settings) -> Database | None:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    # Every router is included by now (tests add theirs after create_app): read the
+    # methods per path once, for the 405 answers.
+    route_methods(app)
     if app.state.database is None:
         # Started without `medhub serve` and without DATABASE_URL: bring up the
         # embedded server here (blocking work, so off the event loop).
@@ -193,6 +198,9 @@ def create_app(
     app.include_router(payment_webhooks_router, prefix=API_PREFIX)
     app.include_router(health_router)
 
+    app.add_middleware(MisroutedMethodGuard)
+    # Inside CORS and the request context, so its 400s carry their headers and request id.
+    app.add_middleware(InputGuardMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.CORS_ORIGINS,

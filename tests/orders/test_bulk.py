@@ -154,3 +154,19 @@ async def test_bulk_ordering_is_for_distributors(
     assert anonymous.status_code == 401
     assert missing_address.status_code == 400
     assert missing_address.json()["error"]["details"]
+
+
+async def test_a_nul_character_is_reported_on_its_line(
+    client: httpx.AsyncClient, factory: Factory, admin_sql: AdminSql
+) -> None:
+    _, _, _, distributor = await catalog(client, factory)
+
+    response = await send(
+        client, distributor, b"manufacturer_code,quantity\nCARD-050,10\nAMOX\x00-500,5\nX,1\x00\n"
+    )
+
+    assert response.status_code == 400, response.text
+    details = response.json()["error"]["details"]
+    assert [d["field"] for d in details] == ["line 3", "line 4"]
+    assert details[0]["message"] == "AMOX-500: contains a NUL character"
+    assert admin_sql("SELECT count(*) FROM orders") == [(0,)]

@@ -57,6 +57,11 @@ def parse_csv(content: bytes, max_lines: int) -> list[tuple[int, str, int | None
     for offset, row in enumerate(data, start=2):
         code = row[0].strip() if row else ""
         raw = row[1].strip() if len(row) > 1 else ""
+        if any("\x00" in cell for cell in row):
+            # Every line's code is looked up in PostgreSQL, which refuses NUL in text:
+            # the line is reported, under its code without the NUL.
+            parsed.append((offset, code.replace("\x00", ""), None, "contains a NUL character"))
+            continue
         if len(row) > len(HEADER):
             parsed.append((offset, code, None, "expected 2 columns"))
             continue
