@@ -68,9 +68,47 @@ def test_production_with_everything_set_starts(tmp_path: Path) -> None:
             DATA_DIR=tmp_path,
             JWT_SECRET="p" * 48,
             DATABASE_URL="postgresql://a@h/db",
+            METRICS_TOKEN="m" * 40,
         )
     )
     assert settings.is_production
+
+
+PRODUCTION = {"ENV": "production", "JWT_SECRET": "p" * 48, "DATABASE_URL": "postgresql://a@h/db"}
+
+
+def test_production_refuses_to_start_with_public_metrics_by_default(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        prepare_settings(make(DATA_DIR=tmp_path, **PRODUCTION))
+    message = str(caught.value)
+    assert "METRICS_TOKEN must be set in production" in message
+    assert "METRICS_PUBLIC=true" in message
+    with pytest.raises(ConfigurationError, match="METRICS_TOKEN must be set"):
+        prepare_settings(make(DATA_DIR=tmp_path, METRICS_TOKEN="", **PRODUCTION))
+
+
+def test_production_refuses_a_short_metrics_token(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="METRICS_TOKEN must be at least 32"):
+        prepare_settings(make(DATA_DIR=tmp_path, METRICS_TOKEN="short", **PRODUCTION))
+
+
+def test_production_starts_with_metrics_declared_public(tmp_path: Path) -> None:
+    settings = prepare_settings(make(DATA_DIR=tmp_path, METRICS_PUBLIC="true", **PRODUCTION))
+    assert settings.METRICS_PUBLIC
+    assert settings.metrics_token() is None
+
+
+def test_metrics_token_is_a_secret(tmp_path: Path) -> None:
+    settings = prepare_settings(make(DATA_DIR=tmp_path, METRICS_TOKEN="m" * 40, **PRODUCTION))
+    assert settings.metrics_token() == "m" * 40
+    assert "m" * 40 not in repr(settings)
+    assert "m" * 40 not in str(settings.model_dump())
+
+
+def test_development_needs_no_metrics_token(tmp_path: Path) -> None:
+    settings = prepare_settings(make(DATA_DIR=tmp_path))
+    assert settings.metrics_token() is None
+    assert not settings.METRICS_PUBLIC
 
 
 def test_data_dir_that_cannot_be_created_is_explained(tmp_path: Path) -> None:

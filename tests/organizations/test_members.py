@@ -601,3 +601,20 @@ async def test_two_admins_removing_each_other_at_once_leave_one(
         "SELECT count(*) FROM users WHERE organization_id = %s AND role = 'admin' AND is_active",
         [hospital.id],
     ) == [(1,)]
+
+
+async def test_a_refused_role_is_named_by_its_value_not_its_python_repr(
+    client: httpx.AsyncClient, factory: Factory, hospital: Tenant
+) -> None:
+    created = await client.post(
+        USERS, json=member_body("super_admin"), headers=hospital.admin.headers
+    )
+    doctor = await factory.user("doctor", organization_id=hospital.id, login=False)
+    changed = await client.put(
+        f"{USERS}/{doctor.id}", json={"role": "super_admin"}, headers=hospital.admin.headers
+    )
+    for response in (created, changed):
+        assert error_of(response) == ("VALIDATION_ERROR", ["role"])
+        message = response.json()["error"]["message"]
+        assert message == "The role 'super_admin' is not available in a hospital organization"
+        assert "<Role" not in response.text

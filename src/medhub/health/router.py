@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -7,9 +10,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from medhub import __version__
 from medhub.health import service
 from medhub.health.schemas import Liveness, Readiness
+from medhub.kit.appstate import AppSettings
 from medhub.kit.db import Database, get_database
 from medhub.kit.envelope import Envelope, JSONResponse, error_response, ok
-from medhub.kit.errors import ErrorDetail, ServiceUnavailable
+from medhub.kit.errors import AuthenticationFailed, ErrorDetail, ServiceUnavailable
 from medhub.kit.metrics import Metrics
 
 router = APIRouter(tags=["operations"])
@@ -42,7 +46,36 @@ async def ready(database: Database = Depends(get_database)) -> JSONResponse:
     )
 
 
-@router.get("/metrics", include_in_schema=False)
+def _bearer_token(authorization: str | None) -> str | None:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _same_secret(presented: str, expected: str) -> bool:
+    # Digests first, so the comparison takes as long whatever the lengths are.
+    return hmac.compare_digest(
+        hashlib.sha256(presented.encode()).digest(), hashlib.sha256(expected.encode()).digest()
+    )
+
+
+async def require_metrics_access(request: Request, settings: AppSettings) -> None:
+    """/metrics is open only where the settings say so (see METRICS_TOKEN/METRICS_PUBLIC)."""
+    expected = settings.metrics_token()
+    if expected is None and (settings.METRICS_PUBLIC or not settings.is_production):
+        return
+    # No token in production and not declared public: prepare_settings refuses to start
+    # like that, so an app built without it stays closed rather than open.
+    presented = _bearer_token(request.headers.get("authorization"))
+    if expected is None or presented is None or not _same_secret(presented, expected):
+        raise AuthenticationFailed(
+            "A valid metrics token is required (Authorization: Bearer <METRICS_TOKEN>)",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+
+
+@router.get("/metrics", include_in_schema=False, dependencies=[Depends(require_metrics_access)])
 async def metrics_endpoint(request: Request) -> Response:
     metrics: Metrics = request.app.state.metrics
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from enum import Enum
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
+
+# Python's repr of an enum member, `<Role.admin: 'admin'>`: what `{role!r}` or
+# pydantic's message for a `Literal[Role.admin, ...]` field prints.
+_ENUM_REPR = re.compile(
+    r"<(?:[A-Za-z_]\w*\.)+[A-Za-z_]\w*: ('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|-?[\d.]+)>"
+)
+
+
+def shown(value: object) -> str:
+    """A value quoted for an error message: an enum member by its value (`'admin'`),
+    never by its Python repr (`<Role.admin: 'admin'>`), which means nothing to a client."""
+    if isinstance(value, Enum):
+        value = value.value
+    return repr(value)
+
+
+def without_enum_reprs(text: str) -> str:
+    """`text` with every enum repr replaced by the quoted value (`'admin'`): for messages
+    written by code we do not own (pydantic's), and as a net under our own."""
+    return _ENUM_REPR.sub(r"\1", text)
 
 
 class ErrorDetail(BaseModel):
@@ -24,7 +46,8 @@ class AppError(Exception):
     status_code: ClassVar[int] = 500
     default_message: ClassVar[str] = "Internal server error"
     # Most errors undo the request's writes. A few must keep them while still
-    # failing the request: a failed login counts towards the lockout and is audited.
+    # failing the request: a reused refresh token revokes its session, a wrong OTP
+    # is counted.
     persist_changes: ClassVar[bool] = False
 
     def __init__(

@@ -20,6 +20,13 @@ from medhub.kit.errors import (
     ErrorDetail,
     UnsupportedMediaType,
     ValidationFailed,
+    without_enum_reprs,
+)
+from medhub.kit.routing import (
+    METHOD_NOT_ALLOWED_MESSAGE,
+    method_not_allowed,
+    route_methods,
+    route_path,
 )
 
 log = structlog.get_logger(__name__)
@@ -29,7 +36,7 @@ _SOURCES = {"body", "query", "path", "header", "cookie"}
 
 _HTTP_MESSAGES = {
     404: "The requested resource was not found",
-    405: "This method is not allowed on this resource",
+    405: METHOD_NOT_ALLOWED_MESSAGE,
     413: "Request body is too large",
 }
 
@@ -45,7 +52,7 @@ def validation_details(errors: Sequence[Any]) -> list[ErrorDetail]:
             message = f"Malformed JSON: {ctx.get('error', 'could not be parsed')}"
             details.append(ErrorDetail(field=None, message=message))
             continue
-        message = str(error.get("msg", "Invalid value"))
+        message = without_enum_reprs(str(error.get("msg", "Invalid value")))
         details.append(ErrorDetail(field=".".join(loc) or None, message=message))
     return details
 
@@ -71,11 +78,16 @@ def _wrong_body_type(request: Request, errors: Sequence[Any]) -> bool:
 
 async def _app_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)
+    # A net under the domains' own messages: an enum formatted with `!r` reads as its value.
+    details = [
+        detail.model_copy(update={"message": without_enum_reprs(detail.message)})
+        for detail in exc.details
+    ]
     return error_response(
         code=exc.code,
-        message=exc.message,
+        message=without_enum_reprs(exc.message),
         status_code=exc.status_code,
-        details=exc.details,
+        details=details,
         headers=exc.headers,
     )
 
@@ -97,9 +109,16 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _http_error(_request: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
+    if status == 405:
+        # Starlette's Allow names only the first route matching the path; the table
+        # knows every method of every route on it. Paths it does not know (a mount's
+        # files) keep what the raiser said.
+        served = route_methods(request.app).for_path(route_path(request.scope))
+        if served is not None and request.method not in served.methods:
+            return method_not_allowed(served)
     code = HTTP_STATUS_CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "ERROR")
     message = exc.detail if isinstance(exc.detail, str) else None
     if message is None or message in {"Not Found", "Method Not Allowed"}:

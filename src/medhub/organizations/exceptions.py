@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from medhub.kit.errors import Conflict, ErrorDetail, InvalidStateTransition, ValidationFailed
+from medhub.kit.errors import (
+    Conflict,
+    ErrorDetail,
+    InvalidStateTransition,
+    ValidationFailed,
+    shown,
+)
 
 
 class SlugTaken(Conflict):
@@ -31,7 +37,7 @@ class RoleNotAllowed(ValidationFailed):
 
     def __init__(self, role: str, allowed: list[str], where: str) -> None:
         super().__init__(
-            f"The role {role!r} is not available {where}",
+            f"The role {shown(role)} is not available {where}",
             details=[ErrorDetail(field="role", message=f"must be one of: {', '.join(allowed)}")],
         )
 
