@@ -287,12 +287,12 @@ async def test_order_list_filters(client: httpx.AsyncClient, factory: Factory) -
     today = first["created_at"][:10]
     by_day = await client.get(
         "/api/v1/orders",
-        params={"date_from": today, "date_to": today},
+        params={"from": today, "to": today},
         headers=buyer.account.headers,
     )
     bad_range = await client.get(
         "/api/v1/orders",
-        params={"date_from": "2026-02-02", "date_to": "2026-02-01"},
+        params={"from": "2026-02-02", "to": "2026-02-01"},
         headers=buyer.account.headers,
     )
     bad_status = await client.get(
@@ -303,7 +303,7 @@ async def test_order_list_filters(client: httpx.AsyncClient, factory: Factory) -
     assert {o["id"] for o in unpaid.json()["data"]["orders"]} == {first["id"], second["id"]}
     assert by_day.json()["data"]["pagination"]["total"] == 2
     assert bad_range.status_code == 400
-    assert error_fields(bad_range) == {"date_from"}
+    assert error_fields(bad_range) == {"from"}
     assert bad_status.status_code == 400
 
 

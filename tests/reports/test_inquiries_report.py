@@ -22,7 +22,7 @@ PRIORITIES = ("low", "normal", "high", "urgent")
 async def inquiry_report(
     client: httpx.AsyncClient, account: Account, **query: Any
 ) -> dict[str, Any]:
-    params = {"date_from": RANGE_FROM.isoformat(), "date_to": RANGE_TO.isoformat(), **query}
+    params = {"from": RANGE_FROM.isoformat(), "to": RANGE_TO.isoformat(), **query}
     response = await client.get(URL, params=params, headers=account.headers)
     assert response.status_code == 200, response.text
     data: dict[str, Any] = response.json()["data"]
@@ -149,9 +149,9 @@ async def test_super_admin(
 @pytest.mark.parametrize(
     ("query", "field"),
     [
-        ({"date_from": "2025-03-10", "date_to": "2025-03-09"}, "date_from"),
-        ({"date_from": "2023-01-01", "date_to": "2025-01-01"}, "date_to"),
-        ({"date_from": "yesterday"}, "date_from"),
+        ({"from": "2025-03-10", "to": "2025-03-09"}, "from"),
+        ({"from": "2023-01-01", "to": "2025-01-01"}, "to"),
+        ({"from": "yesterday"}, "from"),
     ],
 )
 async def test_bad_dates(

@@ -36,7 +36,7 @@ async def sales_report(
     last: date = RANGE_TO,
     **query: Any,
 ) -> dict[str, Any]:
-    params = {"date_from": first.isoformat(), "date_to": last.isoformat(), **query}
+    params = {"from": first.isoformat(), "to": last.isoformat(), **query}
     response = await client.get(URL, params=params, headers=account.headers)
     assert response.status_code == 200, response.text
     body = response.json()
@@ -217,7 +217,7 @@ async def test_super_admin_chooses_the_supplier(
     chosen = await sales_report(client, super_admin, supplier_id=str(sales_world.supplier.id))
     assert chosen == by_admin
 
-    params = {"date_from": RANGE_FROM.isoformat(), "date_to": RANGE_TO.isoformat()}
+    params = {"from": RANGE_FROM.isoformat(), "to": RANGE_TO.isoformat()}
     missing = await client.get(URL, params=params, headers=super_admin.headers)
     assert missing.status_code == 400
     assert missing.json()["error"]["code"] == "VALIDATION_ERROR"
@@ -288,10 +288,10 @@ async def test_longest_allowed_range(client: httpx.AsyncClient, sales_world: Sal
 @pytest.mark.parametrize(
     ("query", "field"),
     [
-        ({"date_from": "2025-03-10", "date_to": "2025-03-01"}, "date_from"),
-        ({"date_from": "2024-03-01", "date_to": "2025-03-02"}, "date_to"),
-        ({"date_from": "03/03/2025"}, "date_from"),
-        ({"date_to": "2025-02-30"}, "date_to"),
+        ({"from": "2025-03-10", "to": "2025-03-01"}, "from"),
+        ({"from": "2024-03-01", "to": "2025-03-02"}, "to"),
+        ({"from": "03/03/2025"}, "from"),
+        ({"to": "2025-02-30"}, "to"),
         ({"group_by": "year"}, "group_by"),
         ({"top": "0"}, "top"),
         ({"top": "101"}, "top"),

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -10,18 +9,12 @@ from medhub.audit import service
 from medhub.audit.auth import ActivityLogsRead
 from medhub.audit.repository import LogFilters
 from medhub.audit.schemas import ActivityLogPage, ActivityLogRead
+from medhub.kit.dates import InstantRangeQuery
 from medhub.kit.db import DbSession
 from medhub.kit.envelope import Envelope, JSONResponse, ok
 from medhub.kit.pagination import Paging, page_of
 
 router = APIRouter(prefix="/admin", tags=["admin"])
-
-
-def _as_utc(moment: datetime | None) -> datetime | None:
-    """A time without an offset is read as UTC, the API's only time zone."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 @router.get(
@@ -34,6 +27,7 @@ async def list_activity_logs(
     principal: ActivityLogsRead,
     session: DbSession,
     paging: Paging,
+    period: InstantRangeQuery,
     action: Annotated[str | None, Query(max_length=100, description="e.g. `login`")] = None,
     user_id: Annotated[uuid.UUID | None, Query(description="Rows about this actor")] = None,
     entity_type: Annotated[str | None, Query(max_length=50, description="e.g. `api_key`")] = None,
@@ -42,12 +36,6 @@ async def list_activity_logs(
         uuid.UUID | None,
         Query(description="Super admins: one organization's rows. Admins: only their own"),
     ] = None,
-    since: Annotated[
-        datetime | None, Query(alias="from", description="ISO-8601, inclusive (UTC if no offset)")
-    ] = None,
-    until: Annotated[
-        datetime | None, Query(alias="to", description="ISO-8601, inclusive (UTC if no offset)")
-    ] = None,
 ) -> JSONResponse:
     filters = LogFilters(
         action=action,
@@ -55,8 +43,8 @@ async def list_activity_logs(
         organization_id=organization_id,
         entity_type=entity_type,
         entity_id=entity_id,
-        since=_as_utc(since),
-        until=_as_utc(until),
+        since=period.since,
+        until=period.until,
     )
     items, total = await service.list_logs(session, principal, filters, paging)
     rows = [ActivityLogRead.model_validate(item) for item in items]

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from medhub.kit.dates import Day
 from medhub.kit.money import Money, MoneyIn
 from medhub.kit.schemas import not_null
 from medhub.models.catalog import CertificationType
@@ -62,8 +63,8 @@ class CertificationRead(Schema):
 class CertificationCreate(Input):
     type: CertificationType
     certificate_number: str | None = Field(default=None, max_length=255)
-    issue_date: date
-    expiry_date: date
+    issue_date: Day
+    expiry_date: Day
     certificate_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
 
     # A field validator, not a model one: the error then names `expiry_date`.
@@ -79,8 +80,8 @@ class CertificationCreate(Input):
 class CertificationUpdate(Input):
     type: CertificationType | None = None
     certificate_number: str | None = Field(default=None, max_length=255)
-    issue_date: date | None = None
-    expiry_date: date | None = None
+    issue_date: Day | None = None
+    expiry_date: Day | None = None
     certificate_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
 
     _present = not_null("type", "issue_date", "expiry_date")

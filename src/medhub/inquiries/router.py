@@ -4,7 +4,6 @@ their supplier's), handle (staff: status, assignment, answers, conversion to an 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -26,19 +25,13 @@ from medhub.inquiries.schemas import (
     MessageCreate,
     StatusUpdate,
 )
+from medhub.kit.dates import InstantRangeQuery
 from medhub.kit.db import DbSession
 from medhub.kit.envelope import Envelope, JSONResponse, created, ok
 from medhub.kit.pagination import Paging, page_of
 from medhub.models.inquiries import InquiryPriority, InquiryStatus
 
 router = APIRouter(prefix="/inquiries", tags=["inquiries"])
-
-
-def _as_utc(moment: datetime | None) -> datetime | None:
-    """A time without an offset is read as UTC, the API's only time zone."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 @router.post(
@@ -70,6 +63,7 @@ async def list_inquiries(
     principal: CurrentPrincipal,
     session: DbSession,
     paging: Paging,
+    created: InstantRangeQuery,
     status: InquiryStatus | None = None,
     priority: InquiryPriority | None = None,
     assigned_to: Annotated[
@@ -83,14 +77,6 @@ async def list_inquiries(
             description="In subject, name, email or reference; case-insensitive",
         ),
     ] = None,
-    since: Annotated[
-        datetime | None,
-        Query(alias="from", description="Created at or after (ISO-8601, UTC if no offset)"),
-    ] = None,
-    until: Annotated[
-        datetime | None,
-        Query(alias="to", description="Created at or before (ISO-8601, UTC if no offset)"),
-    ] = None,
 ) -> JSONResponse:
     items, total = await service.list_inquiries(
         session,
@@ -100,8 +86,8 @@ async def list_inquiries(
         priority=priority,
         assigned_to=assigned_to,
         search=search,
-        since=_as_utc(since),
-        until=_as_utc(until),
+        since=created.since,
+        until=created.until,
     )
     rows = [InquirySummary.model_validate(item) for item in items]
     return ok(page_of("inquiries", rows, paging, total))

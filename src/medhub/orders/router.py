@@ -1,16 +1,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Header, Query, UploadFile
 
 from medhub.authz.dependencies import CurrentPrincipal
 from medhub.kit.appstate import AppSettings
+from medhub.kit.dates import DayRangeQueryWithLegacyNames
 from medhub.kit.db import DbSession
 from medhub.kit.envelope import Envelope, JSONResponse, created, ok
-from medhub.kit.errors import ErrorDetail, PayloadTooLarge, ValidationFailed
+from medhub.kit.errors import PayloadTooLarge
 from medhub.kit.pagination import Paging, page_of
 from medhub.models.orders import OrderStatus, PaymentStatus
 from medhub.orders import bulk, lifecycle, placing, service
@@ -73,19 +73,6 @@ async def create_bulk_order(
     return created(order, message="Bulk order placed")
 
 
-def _day_bounds(
-    date_from: date | None, date_to: date | None
-) -> tuple[datetime | None, datetime | None]:
-    if date_from and date_to and date_from > date_to:
-        raise ValidationFailed(
-            "Invalid date range",
-            details=[ErrorDetail(field="date_from", message="must not be after date_to")],
-        )
-    start = datetime.combine(date_from, time.min, UTC) if date_from else None
-    end = datetime.combine(date_to, time.min, UTC) + timedelta(days=1) if date_to else None
-    return start, end
-
-
 @router.get(
     "",
     response_model=Envelope[dict[str, object]],
@@ -95,20 +82,18 @@ async def list_orders(
     principal: CurrentPrincipal,
     session: DbSession,
     paging: Paging,
+    placed: DayRangeQueryWithLegacyNames,
     status: OrderStatus | None = None,
     payment_status: PaymentStatus | None = None,
-    date_from: Annotated[date | None, Query(description="Placed on or after (UTC day)")] = None,
-    date_to: Annotated[date | None, Query(description="Placed on or before (UTC day)")] = None,
     search: Annotated[
         str | None, Query(min_length=3, max_length=50, description="Order number")
     ] = None,
 ) -> JSONResponse:
-    start, end = _day_bounds(date_from, date_to)
     filters = OrderFilters(
         status=status.value if status else None,
         payment_status=payment_status.value if payment_status else None,
-        date_from=start,
-        date_to=end,
+        date_from=placed.start,
+        date_to=placed.end,
         search=search,
     )
     items, total = await service.list_orders(session, principal, filters, paging)

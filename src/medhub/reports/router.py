@@ -7,12 +7,12 @@ mounts the router under `/api/v1`.
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from medhub.config import Settings
+from medhub.kit.dates import DayRangeQueryWithLegacyNames
 from medhub.kit.db import DbSession
 from medhub.kit.envelope import Envelope, JSONResponse, ok
 from medhub.reports import service
@@ -35,11 +35,6 @@ SupplierParam = Annotated[
     uuid.UUID | None,
     Query(description="Super admins: the supplier to report on (required). Others: their own"),
 ]
-DateFrom = Annotated[
-    date | None,
-    Query(description="First day, inclusive (UTC; default: 29 days before `date_to`)"),
-]
-DateTo = Annotated[date | None, Query(description="Last day, inclusive (UTC; default: today)")]
 
 
 def _currency(
@@ -76,8 +71,7 @@ async def sales_report(
     session: DbSession,
     currency: Currency,
     supplier_id: SupplierParam = None,
-    date_from: DateFrom = None,
-    date_to: DateTo = None,
+    days: DayRangeQueryWithLegacyNames,
     group_by: Annotated[GroupBy, Query(description="Period length")] = GroupBy.day,
     top: Annotated[
         int, Query(ge=1, le=100, description="How many products `by_product` lists")
@@ -87,8 +81,8 @@ async def sales_report(
         session,
         principal,
         supplier_id=supplier_id,
-        date_from=date_from,
-        date_to=date_to,
+        date_from=days.first,
+        date_to=days.last,
         group_by=group_by,
         currency=currency,
         top=top,
@@ -107,16 +101,15 @@ async def popular_products(
     session: DbSession,
     currency: Currency,
     supplier_id: SupplierParam = None,
-    date_from: DateFrom = None,
-    date_to: DateTo = None,
+    days: DayRangeQueryWithLegacyNames,
     limit: Annotated[int, Query(ge=1, le=100, description="How many products")] = 10,
 ) -> JSONResponse:
     report = await service.popular_products(
         session,
         principal,
         supplier_id=supplier_id,
-        date_from=date_from,
-        date_to=date_to,
+        date_from=days.first,
+        date_to=days.last,
         currency=currency,
         limit=limit,
     )
@@ -133,11 +126,10 @@ async def inquiry_report(
     principal: ReportsRead,
     session: DbSession,
     supplier_id: SupplierParam = None,
-    date_from: DateFrom = None,
-    date_to: DateTo = None,
+    days: DayRangeQueryWithLegacyNames,
 ) -> JSONResponse:
     report = await service.inquiry_report(
-        session, principal, supplier_id=supplier_id, date_from=date_from, date_to=date_to
+        session, principal, supplier_id=supplier_id, date_from=days.first, date_to=days.last
     )
     return ok(report)
 

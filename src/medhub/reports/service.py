@@ -1,7 +1,7 @@
 """Report use cases: whose figures (the supplier), over which days, then the queries.
 
-Days are UTC calendar days, the API's only time zone: `date_from`..`date_to`
-covers [date_from 00:00, date_to + 1 day 00:00) UTC, both ends inclusive.
+Days are UTC calendar days, the API's only time zone: `from`..`to` covers
+[from 00:00, to + 1 day 00:00) UTC, both ends inclusive (default: the last 30 days).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def resolve_range(date_from: date | None, date_to: date | None) -> DateRange:
     if first_day > last_day:
         raise ValidationFailed(
             "The date range is empty",
-            details=[ErrorDetail(field="date_from", message="must not be later than date_to")],
+            details=[ErrorDetail(field="from", message="must not be later than 'to'")],
         )
     days = (last_day - first_day).days + 1
     if days > MAX_RANGE_DAYS:
@@ -87,7 +87,7 @@ def resolve_range(date_from: date | None, date_to: date | None) -> DateRange:
             "The date range is too long",
             details=[
                 ErrorDetail(
-                    field="date_to",
+                    field="to",
                     message=f"the range may cover at most {MAX_RANGE_DAYS} days (got {days})",
                 )
             ],
