@@ -88,7 +88,7 @@ async def test_filters(
     client: httpx.AsyncClient, admin_sql: AdminSql, medpharm: Supplier, customer: Account
 ) -> None:
     quote = await submit(client, subject="Quote for 100% Cardiomax", priority="high")
-    pricing = await submit(client, customer.headers, subject="Pricing", email="pricing@example.org")
+    pricing = await submit(client, subject="Pricing", email="pricing@example.org")
     other = await submit(client, subject="Shipping", name="Zed")
     admin_sql(
         "UPDATE inquiries SET status = 'in_progress', assigned_to = %s WHERE id = %s",

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from medhub.app import create_app
 from medhub.config import Settings
 from tests.auth.helpers import assert_error
-from tests.factories import Account, Factory, mail_to, text_body
+from tests.factories import Account, Factory, mail_to, outbox, text_body
 from tests.inquiries.conftest import (
     API,
     DEFAULT_SUPPLIER_ID,
@@ -66,8 +66,10 @@ async def test_anonymous_submission(
     [ack] = await mail_to(app, "john.doe@example.org", "inquiry_acknowledgment")
     text = text_body(ack)
     assert body["data"]["reference_number"] in ack["Subject"]
-    assert "Hello John Doe" in text
-    assert "Bulk order inquiry" in text
+    assert body["data"]["reference_number"] in text
+    # Nothing the anonymous sender wrote is echoed to the address they named.
+    assert "John Doe" not in text
+    assert "Bulk order inquiry" not in text
     # Nobody can open an anonymous inquiry online: no link.
     assert "/inquiries/" not in text
 
@@ -99,15 +101,48 @@ async def test_signed_in_requester_defaults_to_their_account(
     [ack] = await mail_to(app, customer.email, "inquiry_acknowledgment")
     assert f"/inquiries/{data['inquiry_id']}" in text_body(ack)
 
-    # What they do send wins over the account.
+    # A name they send wins over the account's; the answer still goes to the account's
+    # own address, never to another one named in the body.
     data = await submit(client, customer.headers, name="Purchasing desk", email="buy@example.org")
     row = inquiry_row(admin_sql, data["inquiry_id"])
     assert (row["name"], row["email"], row["user_id"]) == (
         "Purchasing desk",
-        "buy@example.org",
+        customer.email,
         customer.id,
     )
-    assert len(await mail_to(app, "buy@example.org", "inquiry_acknowledgment")) == 1
+    assert await mail_to(app, "buy@example.org") == []
+    assert len(await mail_to(app, customer.email, "inquiry_acknowledgment")) == 2
+
+
+async def test_anonymous_acknowledgements_are_throttled_per_address(
+    app: FastAPI, client: httpx.AsyncClient, medpharm: Supplier
+) -> None:
+    for index, address in enumerate(
+        ["victim@example.org", "Victim@Example.org", "VICTIM@example.org", "victim@example.org"]
+    ):
+        await submit(client, email=address, name=f"Spam sender {index}", subject="Buy now!!!")
+    acknowledgements = [
+        message
+        for message in await outbox(app)
+        if message["To"].lower() == "victim@example.org"
+        and message["X-MedHub-Template"] == "inquiry_acknowledgment"
+    ]
+    assert len(acknowledgements) == 3
+    for message in acknowledgements:
+        assert "Spam sender" not in text_body(message)
+        assert "Buy now" not in text_body(message)
+    # Another address is not affected by the first one's quota.
+    await submit(client, email="someone.else@example.org")
+    assert len(await mail_to(app, "someone.else@example.org", "inquiry_acknowledgment")) == 1
+
+
+async def test_an_unverified_account_gets_no_acknowledgement(
+    app: FastAPI, client: httpx.AsyncClient, factory: Factory, medpharm: Supplier
+) -> None:
+    unverified = await factory.user("customer", verified=False)
+    data = await submit(client, unverified.headers)
+    assert data["reference_number"]
+    assert await mail_to(app, unverified.email, "inquiry_acknowledgment") == []
 
 
 @pytest.mark.parametrize(

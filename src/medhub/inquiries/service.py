@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,6 +56,9 @@ from medhub.users import service as users
 ACKNOWLEDGMENT_TEMPLATE = "inquiry_acknowledgment"
 RESPONSE_TEMPLATE = "inquiry_response"
 EXPECTED_RESPONSE_TIME = "within 1 business day"
+# Acknowledgements to an address no one proved to own: at most this many a day.
+ACKNOWLEDGMENTS_PER_ADDRESS = 3
+ACKNOWLEDGMENT_WINDOW = timedelta(days=1)
 ASSIGNED_TO_ME = "me"
 
 # The seed's chain, one step at a time, and one way back: a resolved inquiry may be
@@ -94,22 +98,35 @@ def is_staff_of(principal: Principal, inquiry: Inquiry) -> bool:
 # -- submission -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Requester:
+    name: str
+    email: str
+    company: str | None
+    phone: str | None
+    user_id: uuid.UUID | None = None
+    verified: bool = False
+
+
 async def _requester(
     session: AsyncSession, principal: Principal | None, data: InquiryCreate
-) -> tuple[str, str, str | None, str | None, uuid.UUID | None]:
-    """Who is asking: (name, email, company, phone, user id).
+) -> _Requester:
+    """Who is asking, and whether their address is a verified account's.
 
-    A signed-in person may leave out what their account already says; anyone else
-    (anonymous, or an API key, which is no person) must say who they are.
+    A signed-in person may leave out what their account already says, and is always
+    answered at their account's address (an inquiry must not make MedHub email an
+    address its sender does not own); anyone else (anonymous, or an API key, which is
+    no person) must say who they are.
     """
     if principal is not None and principal.user_id is not None:
         user = await users.get_user(session, principal.user_id)
-        return (
-            data.name or user.full_name,
-            data.email or user.email,
-            data.company if data.company is not None else user.company_name,
-            data.phone if data.phone is not None else user.phone,
-            user.id,
+        return _Requester(
+            name=data.name or user.full_name,
+            email=user.email,
+            company=data.company if data.company is not None else user.company_name,
+            phone=data.phone if data.phone is not None else user.phone,
+            user_id=user.id,
+            verified=user.is_verified,
         )
     if data.name is None or data.email is None:
         missing = [field for field in ("name", "email") if getattr(data, field) is None]
@@ -117,7 +134,7 @@ async def _requester(
             "Tell us who you are: name and email are required unless you are signed in",
             details=[ErrorDetail(field=field, message="required") for field in missing],
         )
-    return data.name, data.email, data.company, data.phone, None
+    return _Requester(data.name, data.email, data.company, data.phone)
 
 
 def _check_priority(
@@ -180,7 +197,7 @@ async def submit_inquiry(
 ) -> Inquiry:
     """Store the inquiry, assign it to the least-loaded sales user, acknowledge it by
     email and tell the assignee."""
-    name, email, company, phone, user_id = await _requester(session, principal, data)
+    requester = await _requester(session, principal, data)
     supplier_id = await _supplier_for(session, principal, data.product_id, default_supplier_slug)
     _check_priority(principal, data.priority, supplier_id)
     repository = InquiryRepository(session)
@@ -190,12 +207,12 @@ async def submit_inquiry(
         Inquiry(
             reference_number=await next_reference(session, ReferenceKind.inquiry),
             supplier_id=supplier_id,
-            user_id=user_id,
+            user_id=requester.user_id,
             product_id=data.product_id,
-            name=name,
-            email=email,
-            company=company,
-            phone=phone,
+            name=requester.name,
+            email=requester.email,
+            company=requester.company,
+            phone=requester.phone,
             subject=data.subject,
             message=data.message,
             status=InquiryStatus.pending.value,
@@ -219,20 +236,7 @@ async def submit_inquiry(
             "priority": inquiry.priority,
         },
     )
-    await mail.queue_email(
-        session,
-        ACKNOWLEDGMENT_TEMPLATE,
-        inquiry.email,
-        {
-            "full_name": inquiry.name,
-            "reference_number": inquiry.reference_number,
-            "subject": inquiry.subject,
-            "expected_response_time": EXPECTED_RESPONSE_TIME,
-            # Only an account can open the inquiry online; anonymous requesters get no link.
-            "inquiry_id": str(inquiry.id) if user_id else None,
-        },
-        user_id=user_id,
-    )
+    await _acknowledge(session, inquiry, verified_account=requester.verified)
     if assignee is not None:
         await notifications.notify(
             session,
@@ -243,6 +247,43 @@ async def submit_inquiry(
             _link(inquiry),
         )
     return inquiry
+
+
+async def _acknowledge(session: AsyncSession, inquiry: Inquiry, *, verified_account: bool) -> None:
+    """Confirm receipt by email without making MedHub a relay.
+
+    Anyone may submit an inquiry naming any address, so the acknowledgement to an
+    address nobody proved they own carries no text the sender wrote (name, subject)
+    and goes out at most ACKNOWLEDGMENTS_PER_ADDRESS times a day per address. An
+    account's verified address gets the full acknowledgement; an unverified account
+    gets none (the inquiry is in its list).
+    """
+    if inquiry.user_id is not None and not verified_account:
+        return
+    if inquiry.user_id is None:
+        sent = await mail.count_recent(
+            session,
+            template=ACKNOWLEDGMENT_TEMPLATE,
+            to=inquiry.email,
+            since=datetime.now(UTC) - ACKNOWLEDGMENT_WINDOW,
+        )
+        if sent >= ACKNOWLEDGMENTS_PER_ADDRESS:
+            return
+    personal = inquiry.user_id is not None
+    await mail.queue_email(
+        session,
+        ACKNOWLEDGMENT_TEMPLATE,
+        inquiry.email,
+        {
+            "full_name": inquiry.name if personal else None,
+            "reference_number": inquiry.reference_number,
+            "subject": inquiry.subject if personal else None,
+            "expected_response_time": EXPECTED_RESPONSE_TIME,
+            # Only an account can open the inquiry online; anonymous requesters get no link.
+            "inquiry_id": str(inquiry.id) if personal else None,
+        },
+        user_id=inquiry.user_id,
+    )
 
 
 # -- reading --------------------------------------------------------------------------
@@ -274,8 +315,6 @@ async def list_inquiries(
     until: datetime | None = None,
 ) -> tuple[Sequence[Inquiry], int]:
     """Newest first: the caller's own, and all of their supplier's for its staff."""
-    if since and until and since > until:
-        raise InvalidField("from", "must not be after `to`", "The date range is empty")
     filters = InquiryFilters(
         status=status.value if status else None,
         priority=priority.value if priority else None,

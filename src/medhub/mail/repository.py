@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select, text
+from sqlalchemy import Select, func, select, text
 
 from medhub.kit.repository import Repository
 from medhub.models.mail import EmailStatus, OutgoingEmail
@@ -17,6 +18,18 @@ class EmailRepository(Repository[OutgoingEmail]):
             select(OutgoingEmail).where(OutgoingEmail.id == email_id).with_for_update()
         )
         return result.scalar_one_or_none()
+
+    async def count_recent(self, *, template: str, to: str, since: datetime) -> int:
+        result = await self.session.execute(
+            select(func.count())
+            .select_from(OutgoingEmail)
+            .where(
+                func.lower(OutgoingEmail.to_address) == to.lower(),
+                OutgoingEmail.template == template,
+                OutgoingEmail.created_at >= since,
+            )
+        )
+        return int(result.scalar_one())
 
     def listing(self, status: EmailStatus | None) -> Select[Any]:
         statement = select(OutgoingEmail)

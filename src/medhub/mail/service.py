@@ -57,6 +57,11 @@ async def queue_email(
     return email.id
 
 
+async def count_recent(session: AsyncSession, *, template: str, to: str, since: datetime) -> int:
+    """How many emails of `template` were queued for `to` (any case) since `since`."""
+    return await EmailRepository(session).count_recent(template=template, to=to, since=since)
+
+
 @dataclass(frozen=True)
 class QueueStatus:
     total_jobs: int
