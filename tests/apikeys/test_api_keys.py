@@ -441,8 +441,16 @@ async def test_a_revoked_key_is_refused_at_once_and_listed_only_on_request(
     assert listed.keys() == {kept["id"], revoked["id"]}
     assert listed[kept["id"]] is None
     assert listed[revoked["id"]] is not None
-    fetched = await client.get(f"{URL}/{revoked['id']}", headers=tenant.admin.headers)
+    # A revoked key is gone from the plain read, like from the plain list.
+    gone = await client.get(f"{URL}/{revoked['id']}", headers=tenant.admin.headers)
+    assert gone.status_code == 404
+    assert gone.json()["error"]["code"] == "NOT_FOUND"
+    fetched = await client.get(
+        f"{URL}/{revoked['id']}", headers=tenant.admin.headers, params={"include_revoked": True}
+    )
     assert fetched.json()["data"]["revoked_at"] == listed[revoked["id"]]
+    still = await client.get(f"{URL}/{kept['id']}", headers=tenant.admin.headers)
+    assert still.status_code == 200
     assert audit_rows(admin_sql, "api_key_revoked") == [
         (
             tenant.organization_id,

@@ -4,6 +4,7 @@ their supplier's staff only."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -45,14 +46,12 @@ async def test_an_admin_adds_a_product_to_their_suppliers_catalog(
     client: httpx.AsyncClient, factory: Factory
 ) -> None:
     supplier = await commerce.supplier(factory)
-    other = await commerce.supplier(factory)
     body = product_body(
         category="Cardiovascular",
         distributor_price="10.10",
         low_stock_threshold=20,
         min_order_quantity=5,
-        # A supplier's admin always creates for their own supplier, whatever they name.
-        supplier_id=str(other.id),
+        supplier_id=str(supplier.id),
     )
 
     created = data(await client.post(PRODUCTS, json=body, headers=supplier.admin.headers), 201)
@@ -80,6 +79,25 @@ async def test_an_admin_adds_a_product_to_their_suppliers_catalog(
     assert stored["price"] == 12.4
     assert stored["certifications"] == []
     assert stored["documents"] == []
+
+
+async def test_an_admin_naming_another_supplier_is_refused_and_nothing_is_created(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    supplier = await commerce.supplier(factory)
+    other = await commerce.supplier(factory)
+    for named in (other.id, uuid.uuid4()):  # an existing supplier and no supplier answer alike
+        response = await client.post(
+            PRODUCTS,
+            json=product_body(supplier_id=str(named)),
+            headers=supplier.admin.headers,
+        )
+        assert error_fields(response) == {"supplier_id"}
+        assert response.json()["error"]["message"] == (
+            "You add products to your own supplier's catalog only"
+        )
+    assert (await listing(client, supplier_id=str(other.id)))["pagination"]["total"] == 0
+    assert (await listing(client, supplier_id=str(supplier.id)))["pagination"]["total"] == 0
 
 
 async def test_a_super_admin_adds_a_product_for_the_supplier_they_name(

@@ -54,9 +54,15 @@ async def list_api_keys(
 
 @router.get("/{key_id}", response_model=Envelope[ApiKeyRead], summary="One of your API keys")
 async def get_api_key(
-    key_id: uuid.UUID, principal: ApiKeysManage, session: DbSession
+    key_id: uuid.UUID,
+    principal: ApiKeysManage,
+    session: DbSession,
+    include_revoked: Annotated[
+        bool, Query(description="Also find the key if it has been revoked")
+    ] = False,
 ) -> JSONResponse:
-    return ok(ApiKeyRead.model_validate(await service.get_key(session, principal, key_id)))
+    key = await service.get_key(session, principal, key_id, include_revoked=include_revoked)
+    return ok(ApiKeyRead.model_validate(key))
 
 
 @router.delete(

@@ -94,9 +94,12 @@ async def list_keys(
     return await repository.paginate(statement, page)
 
 
-async def get_key(session: AsyncSession, principal: Principal, key_id: uuid.UUID) -> ApiKey:
+async def get_key(
+    session: AsyncSession, principal: Principal, key_id: uuid.UUID, *, include_revoked: bool
+) -> ApiKey:
+    """A live key of the caller's organization; a revoked one only when asked for."""
     key = await ApiKeyRepository(session).get_in_organization(_organization_of(principal), key_id)
-    if key is None:
+    if key is None or (key.revoked_at is not None and not include_revoked):
         raise NotFound("API key not found")
     return key
 

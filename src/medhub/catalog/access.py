@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from medhub.authz.permissions import Action, can
 from medhub.authz.principal import Principal
 from medhub.config import Settings
-from medhub.kit.errors import PermissionDenied
+from medhub.kit.errors import ErrorDetail, PermissionDenied, ValidationFailed
 from medhub.models.identity import Role
 from medhub.organizations import service as organizations
 
@@ -56,6 +56,14 @@ def managed_supplier(principal: Principal, supplier_id: uuid.UUID | None) -> uui
         return supplier_id
     if principal.organization_id is None:
         raise PermissionDenied("You are not a member of a supplier")
+    if supplier_id is not None and supplier_id != principal.organization_id:
+        # Said the same way whether that supplier exists or not.
+        raise ValidationFailed(
+            "You add products to your own supplier's catalog only",
+            details=[
+                ErrorDetail(field="supplier_id", message="must be your organization or left out")
+            ],
+        )
     return principal.organization_id
 
 
