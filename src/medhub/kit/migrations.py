@@ -14,6 +14,18 @@ from sqlalchemy import create_engine
 from medhub.kit.db import sqlalchemy_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# Tables that exist on purpose without an ORM model: procrastinate's own schema and
+# the audit chain tip. Autogenerate must not propose dropping them.
+UNMODELLED_TABLE_PREFIXES = ("procrastinate_", "activity_log_chain")
+
+
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Autogenerate's filter: everything but the tables that have no model on purpose."""
+    if type_ == "table" and reflected and compare_to is None and name:
+        return not name.startswith(UNMODELLED_TABLE_PREFIXES)
+    return True
 
 
 def alembic_config(url: str | None = None) -> Config:

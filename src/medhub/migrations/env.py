@@ -10,6 +10,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool, text
 
 from medhub.kit.db import sqlalchemy_url
+from medhub.kit.migrations import include_object
 from medhub.models import Base
 
 # Arbitrary constant shared by every MedHub process: "migrations in progress".
@@ -17,19 +18,6 @@ MIGRATION_LOCK_ID = 0x6D656468  # "medh"
 
 config = context.config
 target_metadata = Base.metadata
-
-
-# Tables that exist on purpose without an ORM model: procrastinate's own schema and
-# the audit chain tip. Autogenerate must not propose dropping them.
-UNMODELLED_TABLE_PREFIXES = ("procrastinate_", "activity_log_chain")
-
-
-def include_object(
-    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
-) -> bool:
-    if type_ == "table" and reflected and compare_to is None and name:
-        return not name.startswith(UNMODELLED_TABLE_PREFIXES)
-    return True
 
 
 def run_migrations() -> None:
