@@ -200,9 +200,9 @@ COPY_CERTIFICATIONS_SQL = (
 # of its row, same password hash, verified. Inserted by the superuser (no RLS).
 CLONE_BUYER_SQL = (
     "INSERT INTO users (id, email, password_hash, full_name, role, organization_id,"
-    " is_verified, is_active, is_approved, failed_login_count)"
+    " is_verified, is_active, is_approved)"
     " SELECT %s, %s, password_hash, full_name, role, organization_id, true, true,"
-    " is_approved, 0 FROM users WHERE email = %s"
+    " is_approved FROM users WHERE email = %s"
 )
 VERIFY_USER_SQL = "UPDATE users SET is_verified = true WHERE email = %s"
 # As many buyers as the default --connections: at any moment nearly every request in

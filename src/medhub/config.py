@@ -84,7 +84,13 @@ class Settings(BaseSettings):
     PASSWORD_HASH_PARALLELISM: int = Field(default=1, ge=1)
     PASSWORD_HASH_WORKERS: int = Field(default=2, ge=1, le=64)
     PASSWORD_HISTORY: int = Field(default=5, ge=0, le=24)
+    # Failed logins are throttled per (email, client IP) and per client IP, never per
+    # account alone: nobody can lock the owner out from another address. Within
+    # LOCKOUT_MINUTES, LOGIN_MAX_FAILURES failures for one email from one address (or
+    # LOGIN_MAX_FAILURES_PER_IP for any emails from one address) throttle that pair
+    # (or that address) for LOCKOUT_MINUTES.
     LOGIN_MAX_FAILURES: int = Field(default=5, ge=1)
+    LOGIN_MAX_FAILURES_PER_IP: int = Field(default=20, ge=1)
     LOCKOUT_MINUTES: int = Field(default=15, ge=1)
     EMAIL_VERIFICATION_TTL_HOURS: int = Field(default=48, ge=1)
     PASSWORD_RESET_TTL_MINUTES: int = Field(default=60, ge=5)

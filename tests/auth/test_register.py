@@ -1,15 +1,17 @@
-"""POST /auth/register: shape, roles, password policy, duplicates, emails."""
+"""POST /auth/register: shape, roles, password policy, taken addresses (no enumeration), emails."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
 from tests.auth.helpers import (
     API,
+    OTHER_PASSWORD,
     STRONG_PASSWORD,
     AdminSql,
     assert_error,
@@ -118,18 +120,60 @@ async def test_password_longer_than_128_is_refused(
     assert user_count(admin_sql) == 0
 
 
-async def test_duplicate_email_is_409_whatever_the_case(
-    client: httpx.AsyncClient, admin_sql: AdminSql
+def without_request_id(response: httpx.Response) -> tuple[int, dict[str, str], dict[str, Any]]:
+    headers = {
+        name: value
+        for name, value in response.headers.items()
+        if name not in {"x-request-id", "content-length"}
+    }
+    body = response.json()
+    return response.status_code, headers, body
+
+
+async def test_a_taken_email_is_answered_like_a_new_one_and_its_owner_told(
+    client: httpx.AsyncClient, app: FastAPI, admin_sql: AdminSql
 ) -> None:
-    first = await register(client, email="Dup.User@Example.org")
+    first = await register(client, email="Dup.User@Example.org", full_name="Dee Original")
     assert first.status_code == 201, first.text
+    owner_id = first.json()["data"]["user_id"]
+    owner_email = first.json()["data"]["email"]
+    seen_ids = {owner_id}
     for spelling in ("Dup.User@Example.org", "dup.user@example.org", "DUP.USER@EXAMPLE.ORG"):
-        again = await register(client, email=spelling)
-        assert_error(again, 409, "CONFLICT")
-        assert detail_fields(again) == {"email"}
-    assert user_count(admin_sql) == 1
-    # The stored spelling does not matter for logging in either.
+        again = await register(client, email=spelling, password=OTHER_PASSWORD)
+        fresh = await register(client, email=f"{uuid.uuid4().hex[:8]}-{spelling}")
+        status, headers, body = without_request_id(again)
+        fresh_status, fresh_headers, fresh_body = without_request_id(fresh)
+        # Status, headers, message and shape: all as for an address nobody has.
+        assert (status, headers) == (fresh_status, fresh_headers) == (201, headers)
+        assert body["message"] == fresh_body["message"]
+        assert set(body["data"]) == set(fresh_body["data"]) == {"user_id", "email"}
+        assert body["data"]["email"].lower() == spelling.lower()
+        # A new id every time, naming no account.
+        decoy = uuid.UUID(body["data"]["user_id"])
+        assert decoy.version == uuid.UUID(fresh_body["data"]["user_id"]).version
+        assert str(decoy) not in seen_ids
+        seen_ids.add(str(decoy))
+        assert scalar(admin_sql, "SELECT count(*) FROM users WHERE id = %s", (decoy,)) == 0
+    assert scalar(admin_sql, "SELECT count(*) FROM users WHERE email = 'dup.user@example.org'") == 1
+    # The account is untouched: its password is still the first one.
     assert (await login(client, "DUP.user@example.ORG")).status_code == 200
+    assert (await login(client, "dup.user@example.org", OTHER_PASSWORD)).status_code == 401
+    # Its owner hears of each attempt, with the way back in; nothing else is sent.
+    notices = await mail_to(app, owner_email, "registration_attempt")
+    assert len(notices) == 3
+    body_text = text_body(notices[0])
+    assert "Hello Dee Original" in body_text
+    frontend = app.state.settings.FRONTEND_URL.rstrip("/")
+    assert f"{frontend}/login" in body_text
+    assert f"{frontend}/forgot-password" in body_text
+    assert len(await mail_to(app, owner_email, "verify_email")) == 1
+    assert len(await mail_to(app, owner_email, "welcome")) == 1
+    audited = admin_sql(
+        "SELECT count(*) FROM activity_logs WHERE action = 'registration_attempted'"
+        " AND user_id = %s",
+        (owner_id,),
+    )
+    assert audited == [(3,)]
 
 
 async def test_concurrent_duplicate_registrations_create_one_account(
@@ -139,7 +183,8 @@ async def test_concurrent_duplicate_registrations_create_one_account(
         *(register(client, email="race@example.org") for _ in range(3))
     )
     statuses = sorted(r.status_code for r in responses)
-    assert statuses == [201, 409, 409], [r.text for r in responses]
+    assert statuses == [201, 201, 201], [r.text for r in responses]
+    assert len({r.json()["data"]["user_id"] for r in responses}) == 3
     assert user_count(admin_sql) == 1
 
 
@@ -221,8 +266,12 @@ async def test_registration_mails_a_verification_link_and_a_welcome(
     assert stored[0][0] != token
 
 
-async def test_failed_registration_sends_no_email(client: httpx.AsyncClient, app: FastAPI) -> None:
+async def test_a_refused_registration_sends_no_email(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
     await register(client, email="twice@example.org")
-    await register(client, email="twice@example.org")
+    refused = await register(client, email="twice@example.org", password="Password1!")
+    assert_error(refused, 400, "VALIDATION_ERROR")
     assert len(await mail_to(app, "twice@example.org", "verify_email")) == 1
     assert len(await mail_to(app, "twice@example.org", "welcome")) == 1
+    assert await mail_to(app, "twice@example.org", "registration_attempt") == []

@@ -158,6 +158,38 @@ async def test_other_hmac_algorithms_are_refused(
         assert_error(await me(client, bearer(token)), 401, "AUTHENTICATION_ERROR")
 
 
+MALFORMED_CLAIMS: list[dict[str, object]] = [
+    {"sid": 123},
+    {"sid": None},
+    {"sid": ["not", "a", "uuid"]},
+    {"sid": "not-a-uuid"},
+    {"sub": 123},
+    {"sub": "not-a-uuid"},
+    {"sub": {"id": 1}},
+    {"org": 123},
+    {"org": "not-a-uuid"},
+    {"role": 123},
+    {"role": None},
+    {"jti": 42},
+]
+
+
+@pytest.mark.parametrize("change", MALFORMED_CLAIMS, ids=repr)
+async def test_correctly_signed_token_with_a_malformed_claim_is_401(
+    client: httpx.AsyncClient, factory: Factory, settings: Settings, change: dict[str, object]
+) -> None:
+    """A claim of the wrong type or form is a bad token, never a server error."""
+    account = await factory.user()
+    assert account.access_token
+    claims = {**jwt_payload(account.access_token), **change}
+    kid = jwt_header(account.access_token)["kid"]
+    token = jwt.encode(claims, settings.jwt_secret(), algorithm="HS256", headers={"kid": kid})
+    error = assert_error(await me(client, bearer(token)), 401, "AUTHENTICATION_ERROR")
+    assert error["message"].startswith("Invalid access token")
+    # The same token with its claims intact still works: only the claim was wrong.
+    assert (await me(client, account.headers)).status_code == 200
+
+
 async def test_expired_token_is_refused(
     client: httpx.AsyncClient, factory: Factory, settings: Settings
 ) -> None:

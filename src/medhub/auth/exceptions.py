@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
-
 from medhub.kit.errors import (
     AppError,
     AuthenticationFailed,
@@ -12,24 +10,18 @@ from medhub.kit.errors import (
 
 
 class InvalidCredentials(AuthenticationFailed):
+    """A refused login: wrong password, unknown email or throttled, all one answer.
+
+    It undoes the request's writes like any error; login counts and audits the
+    failure in a transaction of its own."""
+
     default_message = "Invalid email or password"
-    # The failed attempt counts towards the lockout and is audited.
+
+
+class WrongCurrentPassword(AuthenticationFailed):
+    default_message = "The current password is wrong"
+    # The failed attempt is audited.
     persist_changes = True
-
-
-class AccountLocked(AppError):
-    code = "ACCOUNT_LOCKED"
-    status_code = 423
-    default_message = "Too many failed logins: the account is temporarily locked"
-    persist_changes = True
-
-    def __init__(self, until: datetime) -> None:
-        stamp = until.isoformat().replace("+00:00", "Z")
-        super().__init__(
-            f"Too many failed logins: the account is locked until {stamp}",
-            details=[ErrorDetail(field="locked_until", message=stamp)],
-        )
-        self.until = until
 
 
 class AccountDisabled(PermissionDenied):

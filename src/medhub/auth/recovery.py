@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medhub.audit import service as audit
-from medhub.auth.exceptions import InvalidCredentials, InvalidOneTimeToken, OtpRequired
+from medhub.auth import throttle
+from medhub.auth.exceptions import InvalidOneTimeToken, OtpRequired, WrongCurrentPassword
 from medhub.auth.repository import OneTimeTokenRepository, SessionRepository
 from medhub.auth.runtime import AuthRuntime
 from medhub.auth.schemas import OtpPurpose, ResetPasswordRequest
 from medhub.authz.principal import Principal
+from medhub.config import Settings
 from medhub.kit.db import release_connection
 from medhub.kit.errors import ErrorDetail, ValidationFailed
 from medhub.kit.security import digest, keyed_digest, new_otp, new_secret
@@ -37,11 +39,18 @@ PURPOSE_LABELS = {
 
 
 async def _new_token(
-    session: AsyncSession, user: User, purpose: str, token_hash: str, ttl: timedelta
+    session: AsyncSession,
+    user: User,
+    purpose: str,
+    token_hash: str,
+    ttl: timedelta,
+    *,
+    replace: bool = True,
 ) -> datetime:
     repository = OneTimeTokenRepository(session)
     now = datetime.now(UTC)
-    await repository.retire(user.id, purpose, now)
+    if replace:
+        await repository.retire(user.id, purpose, now)
     expires = now + ttl
     await repository.add(
         OneTimeToken(
@@ -101,6 +110,15 @@ async def resend_verification(
         await send_verification(session, runtime, user)
 
 
+async def _new_reset_link(
+    session: AsyncSession, settings: Settings, user: User, *, replace: bool = True
+) -> str:
+    link = new_secret(32)
+    link_ttl = timedelta(minutes=settings.PASSWORD_RESET_TTL_MINUTES)
+    await _new_token(session, user, RESET_LINK, digest(link), link_ttl, replace=replace)
+    return link
+
+
 async def forgot_password(session: AsyncSession, runtime: AuthRuntime, email: str) -> None:
     """Send a reset link and a code; answer the same whether or not the account exists."""
     await set_system_context(session)
@@ -108,11 +126,9 @@ async def forgot_password(session: AsyncSession, runtime: AuthRuntime, email: st
     if user is None or not user.is_active:
         return
     settings = runtime.settings
-    link = new_secret(32)
     code = new_otp()
-    link_ttl = timedelta(minutes=settings.PASSWORD_RESET_TTL_MINUTES)
     otp_ttl = timedelta(minutes=settings.OTP_TTL_MINUTES)
-    await _new_token(session, user, RESET_LINK, digest(link), link_ttl)
+    link = await _new_reset_link(session, settings, user)
     await _new_token(
         session, user, RESET_OTP, keyed_digest(runtime.otp_key, f"{user.id}:{code}"), otp_ttl
     )
@@ -131,6 +147,39 @@ async def forgot_password(session: AsyncSession, runtime: AuthRuntime, email: st
     )
     audit.record(
         session, "password_reset_requested", user_id=user.id, organization_id=user.organization_id
+    )
+
+
+async def send_failed_login_alert(
+    session: AsyncSession, settings: Settings, user: User, *, ip: str
+) -> None:
+    """Tell the owner that wrong passwords got one address throttled, with a reset link:
+    for the owner who forgot it, and for the one whose password may have leaked.
+
+    The link joins any the owner asked for (a reset spends them all): an alert sent
+    from a job must not kill the link of a forgot-password request made meanwhile.
+    """
+    link = await _new_reset_link(session, settings, user, replace=False)
+    await queue_email(
+        session,
+        "failed_logins",
+        user.email,
+        {
+            "full_name": user.full_name,
+            "attempts": settings.LOGIN_MAX_FAILURES,
+            "ip_address": ip,
+            "lockout_minutes": settings.LOCKOUT_MINUTES,
+            "token": link,
+            "link_ttl_minutes": settings.PASSWORD_RESET_TTL_MINUTES,
+        },
+        user_id=user.id,
+    )
+    audit.record(
+        session,
+        "failed_login_alert_sent",
+        user_id=user.id,
+        organization_id=user.organization_id,
+        metadata={"ip": ip},
     )
 
 
@@ -206,6 +255,8 @@ async def reset_password(
     await repository.retire(user.id, RESET_LINK, now)
     await repository.retire(user.id, RESET_OTP, now)
     await SessionRepository(session).revoke_all(user.id, "password_reset")
+    # Failed logins counted against the old password no longer throttle the owner.
+    await throttle.forget_email(session, runtime, user.email)
     audit.record(
         session,
         "password_reset",
@@ -235,8 +286,7 @@ async def change_password(
     )
     if new_hash is None:
         audit.record(session, "password_change_failed", actor=principal)
-        raise InvalidCredentials(
-            "The current password is wrong",
+        raise WrongCurrentPassword(
             details=[ErrorDetail(field="current_password", message="is incorrect")],
         )
     await users.store_password(session, user_id, new_hash)

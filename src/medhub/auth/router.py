@@ -35,12 +35,15 @@ from medhub.authz.dependencies import (
     UserPrincipal,
     per_user_limit,
 )
-from medhub.kit.db import DbSession
+from medhub.kit.db import Database, DbSession, get_database
 from medhub.kit.envelope import Envelope, JSONResponse, created, ok
 from medhub.kit.errors import AuthenticationFailed, PermissionDenied
 from medhub.kit.ratelimit import RateLimit
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+
+# Login writes its failure count in a transaction of its own, beside the request's.
+SideDatabase = Annotated[Database, Depends(get_database)]
 
 REFRESH_COOKIE_PATH = "/api/v1/auth"
 
@@ -147,12 +150,17 @@ def _clear_auth_cookies(response: Response, runtime: AuthRuntime) -> None:
     status_code=201,
     response_model=Envelope[Registered],
     summary="Create an account (patient, customer or doctor)",
+    description=(
+        "Answers the same whether or not the address already has an account, so it "
+        "reveals none: for a taken address nothing is created, `user_id` names no "
+        "account, and the address's owner is emailed about the attempt instead."
+    ),
     dependencies=[Depends(RateLimit(setting="RATE_LIMIT_REGISTER", scope="register"))],
 )
 async def register(body: RegisterRequest, session: DbSession, runtime: Runtime) -> JSONResponse:
-    user = await service.register(session, runtime, body)
+    registration = await service.register(session, runtime, body)
     return created(
-        Registered(user_id=user.id, email=user.email),
+        Registered(user_id=registration.user_id, email=registration.email),
         message="Registration successful. Please verify your email.",
     )
 
@@ -161,11 +169,24 @@ async def register(body: RegisterRequest, session: DbSession, runtime: Runtime) 
     "/login",
     response_model=Envelope[TokenPair],
     summary="Log in; with use_cookies the tokens are set as HttpOnly cookies",
+    description=(
+        "A wrong password, an unknown email and a throttled attempt get one answer: "
+        "401 `AUTHENTICATION_ERROR`. Failed logins are throttled per (email, client IP) "
+        "and per client IP, never per account alone; a throttled answer carries "
+        "`Retry-After` (in seconds), and so does the failure that starts the throttle."
+    ),
     dependencies=[Depends(RateLimit(setting="RATE_LIMIT_LOGIN", scope="login"))],
 )
-async def login(body: LoginRequest, session: DbSession, runtime: Runtime) -> JSONResponse:
+async def login(
+    body: LoginRequest, session: DbSession, runtime: Runtime, database: SideDatabase
+) -> JSONResponse:
     issued = await service.login(
-        session, runtime, email=str(body.email), password=body.password, cookies=body.use_cookies
+        session,
+        runtime,
+        database,
+        email=str(body.email),
+        password=body.password,
+        cookies=body.use_cookies,
     )
     return _tokens_response(runtime, issued, cookies=body.use_cookies, message="Login successful")
 

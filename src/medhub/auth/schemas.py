@@ -26,7 +26,11 @@ class RegisterRequest(Body):
 
 
 class Registered(BaseModel):
-    user_id: uuid.UUID
+    user_id: uuid.UUID = Field(
+        description="The new account's id. When the address already had an account, "
+        "nothing was created and this random id names no account (the answer must not "
+        "tell which addresses are registered); log in for your account's id."
+    )
     email: str
 
 

@@ -5,29 +5,33 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medhub.audit import service as audit
-from medhub.auth import recovery
+from medhub.auth import recovery, throttle
 from medhub.auth.exceptions import (
     AccountDisabled,
-    AccountLocked,
     InvalidCredentials,
     InvalidRefreshToken,
 )
 from medhub.auth.repository import RefreshTokenRepository, SessionRepository
 from medhub.auth.runtime import AuthRuntime
 from medhub.auth.schemas import RegisterRequest
+from medhub.auth.tasks import alert_failed_logins
 from medhub.authz.dependencies import csrf_matches, csrf_token_for
 from medhub.authz.principal import Principal
 from medhub.events import service as events
 from medhub.kit.context import current_client
-from medhub.kit.db import release_connection
+from medhub.kit.db import Database, release_connection
 from medhub.kit.errors import NotFound, PermissionDenied
+from medhub.kit.jobs import defer
 from medhub.kit.security import digest, new_secret
 from medhub.kit.tenancy import set_system_context, set_tenant_context
+from medhub.mail.service import queue_email
+from medhub.models.base import new_id
 from medhub.models.identity import AuthSession, RefreshToken, User
 from medhub.organizations import service as organizations
 from medhub.users import service as users
@@ -43,20 +47,38 @@ class IssuedTokens:
     csrf_token: str
 
 
-async def register(session: AsyncSession, runtime: AuthRuntime, data: RegisterRequest) -> User:
+@dataclass(frozen=True)
+class Registration:
+    user_id: uuid.UUID
+    email: str
+
+
+async def register(
+    session: AsyncSession, runtime: AuthRuntime, data: RegisterRequest
+) -> Registration:
+    """Create the account; for an address that already has one, tell its owner instead.
+
+    Both answer alike (a taken address gets a fresh id that names no account), so
+    registering cannot be used to find out which addresses have accounts.
+    """
     await set_system_context(session)
-    user = await users.create_user(
-        session,
-        runtime.hasher,
-        email=str(data.email),
-        password=data.password,
-        full_name=data.full_name,
-        role=data.role,
-        company_name=data.company_name,
-        phone=data.phone,
-        # A doctor who signs up alone prescribes only after an admin approves them.
-        is_approved=data.role != "doctor",
-    )
+    email = str(data.email)
+    try:
+        user = await users.create_user(
+            session,
+            runtime.hasher,
+            email=email,
+            password=data.password,
+            full_name=data.full_name,
+            role=data.role,
+            company_name=data.company_name,
+            phone=data.phone,
+            # A doctor who signs up alone prescribes only after an admin approves them.
+            is_approved=data.role != "doctor",
+        )
+    except users.EmailTaken:
+        await _tell_owner_of_registration_attempt(session, email)
+        return Registration(user_id=new_id(), email=email)
     await recovery.send_verification(session, runtime, user)
     # The welcome email (and whatever later domains hang on it) follows from the event.
     await events.emit(
@@ -70,7 +92,26 @@ async def register(session: AsyncSession, runtime: AuthRuntime, data: RegisterRe
         entity_id=user.id,
         metadata={"role": user.role},
     )
-    return user
+    return Registration(user_id=user.id, email=user.email)
+
+
+async def _tell_owner_of_registration_attempt(session: AsyncSession, email: str) -> None:
+    owner = await users.find_by_email(session, email)
+    if owner is None or not owner.is_active:
+        return
+    await queue_email(
+        session,
+        "registration_attempt",
+        owner.email,
+        {"full_name": owner.full_name, "email": owner.email},
+        user_id=owner.id,
+    )
+    audit.record(
+        session,
+        "registration_attempted",
+        user_id=owner.id,
+        organization_id=owner.organization_id,
+    )
 
 
 async def _ensure_may_log_in(session: AsyncSession, user: User) -> None:
@@ -98,73 +139,58 @@ async def _ensure_may_log_in(session: AsyncSession, user: User) -> None:
 
 @dataclass(frozen=True)
 class _Candidate:
+    """What login needs of the account, read before its connection goes back to the pool."""
+
     id: uuid.UUID
+    organization_id: uuid.UUID | None
     password_hash: str
-    locked_until: datetime | None
+
+
+def _refused(retry_after: int | None) -> InvalidCredentials:
+    """One answer for a wrong password, an unknown email and a throttled attempt. The
+    throttle shows only as Retry-After, which unknown emails get at the same count."""
+    return InvalidCredentials(
+        headers={"Retry-After": str(retry_after)} if retry_after is not None else None
+    )
 
 
 async def login(
-    session: AsyncSession, runtime: AuthRuntime, *, email: str, password: str, cookies: bool
+    session: AsyncSession,
+    runtime: AuthRuntime,
+    database: Database,
+    *,
+    email: str,
+    password: str,
+    cookies: bool,
 ) -> IssuedTokens:
-    settings = runtime.settings
+    key = throttle.login_key(runtime, email, current_client()[0])
     await set_system_context(session)
     found = await users.find_by_email(session, email)
-    candidate = _Candidate(found.id, found.password_hash, found.locked_until) if found else None
+    candidate = _Candidate(found.id, found.organization_id, found.password_hash) if found else None
+    wait = await throttle.wait_seconds(session, key)
     await release_connection(session)
-    # Unknown emails are checked against a dummy hash, and locked accounts are checked
-    # too: every answer costs one hash, so timing tells nothing about the account.
-    valid, upgraded_hash = await runtime.hasher.verify(
-        password, candidate.password_hash if candidate else None
-    )
-    await set_system_context(session)
-    now = datetime.now(UTC)
-    if candidate is None:
-        audit.record(session, "login_failed", metadata={"email": email, "reason": "unknown"})
-        raise InvalidCredentials()
-    user = await users.lock_user(session, candidate.id)
-    if user.locked_until is not None and user.locked_until > now:
-        audit.record(
-            session,
-            "login_blocked",
-            user_id=user.id,
-            organization_id=user.organization_id,
-            metadata={"reason": "locked"},
-        )
-        raise AccountLocked(user.locked_until)
-    if not valid:
-        user.failed_login_count += 1
-        if user.failed_login_count >= settings.LOGIN_MAX_FAILURES:
-            until = now + timedelta(minutes=settings.LOCKOUT_MINUTES)
-            user.locked_until = until
-            user.failed_login_count = 0
-            audit.record(
-                session,
-                "account_locked",
-                user_id=user.id,
-                organization_id=user.organization_id,
-                metadata={"until": until.isoformat()},
-            )
-            audit.record(
-                session,
-                "login_failed",
-                user_id=user.id,
-                organization_id=user.organization_id,
-                metadata={"reason": "locked"},
-            )
-            raise AccountLocked(until)
-        audit.record(
-            session,
-            "login_failed",
-            user_id=user.id,
-            organization_id=user.organization_id,
-            metadata={"reason": "wrong_password"},
-        )
-        raise InvalidCredentials()
+    # Every attempt costs one hash: unknown emails and throttled attempts are checked
+    # against a dummy hash (which never matches), so timing tells nothing either.
+    checked = candidate.password_hash if candidate is not None and wait is None else None
+    valid, upgraded_hash = await runtime.hasher.verify(password, checked)
+    if wait is not None:
+        await _record_throttled(database, candidate, email)
+        raise _refused(wait)
+    if candidate is None or not valid:
+        raise _refused(await _record_failure(database, runtime, key, candidate, email))
 
+    await set_system_context(session)
+    # Again now that the hash is done: an attempt that raced past the first check
+    # while a burst of failures crossed the threshold does not get through.
+    wait = await throttle.wait_seconds(session, key)
+    if wait is not None:
+        await release_connection(session)
+        await _record_throttled(database, candidate, email)
+        raise _refused(wait)
+    user = await users.lock_user(session, candidate.id)
     await _ensure_may_log_in(session, user)
-    user.failed_login_count = 0
-    user.locked_until = None
-    user.last_login = now
+    await throttle.succeeded(session, key)
+    user.last_login = datetime.now(UTC)
     if upgraded_hash is not None and user.password_hash == candidate.password_hash:
         user.password_hash = upgraded_hash  # legacy bcrypt (or weaker argon2) → current argon2id
     tokens = await _open_session(session, runtime, user, cookies=cookies)
@@ -181,6 +207,72 @@ async def login(
         metadata={"method": "cookie" if cookies else "bearer"},
     )
     return tokens
+
+
+def _audit_refusal(
+    session: AsyncSession,
+    action: str,
+    candidate: _Candidate | None,
+    email: str,
+    **metadata: Any,
+) -> None:
+    """An audit row about a refused login: on the account, or naming the email nobody has."""
+    if candidate is None:
+        audit.record(session, action, metadata={"email": email, **metadata})
+    else:
+        audit.record(
+            session,
+            action,
+            user_id=candidate.id,
+            organization_id=candidate.organization_id,
+            metadata=metadata,
+        )
+
+
+async def _record_throttled(database: Database, candidate: _Candidate | None, email: str) -> None:
+    # A transaction of its own: the request's rolls back with the refusal.
+    async with database.unit_of_work() as side:
+        _audit_refusal(side, "login_blocked", candidate, email, reason="throttled")
+
+
+async def _record_failure(
+    database: Database,
+    runtime: AuthRuntime,
+    key: throttle.LoginKey,
+    candidate: _Candidate | None,
+    email: str,
+) -> int | None:
+    """Count and audit a failed login; the Retry-After to answer with, if now throttled.
+
+    In a transaction of its own, committed although the request fails: nothing else
+    of the request can be committed with it by accident.
+    """
+    settings = runtime.settings
+    async with database.unit_of_work() as side:
+        failure = await throttle.count_failure(side, settings, key)
+        reason = "unknown" if candidate is None else "wrong_password"
+        _audit_refusal(side, "login_failed", candidate, email, reason=reason)
+        scopes = {"email_ip": failure.pair_throttled, "ip": failure.ip_throttled}
+        for scope, throttled in scopes.items():
+            if throttled:
+                _audit_refusal(
+                    side,
+                    "login_throttled",
+                    candidate,
+                    email,
+                    scope=scope,
+                    minutes=settings.LOCKOUT_MINUTES,
+                )
+        if failure.pair_throttled and await throttle.claim_alert(side, settings, key):
+            # Deferred for unknown emails too (the job then has nobody to tell), so this
+            # answer costs the same whether or not the account exists.
+            await defer(
+                side,
+                alert_failed_logins,
+                user_id=str(candidate.id) if candidate is not None else None,
+                ip=key.ip,
+            )
+    return failure.retry_after
 
 
 async def _open_session(

@@ -40,6 +40,7 @@ TASK_MODULES = [
     "medhub.notifications.tasks",
     "medhub.catalog.tasks",
     "medhub.orders.tasks",
+    "medhub.auth.tasks",
 ]
 
 jobs_app = App(connector=PsycopgConnector(), import_paths=TASK_MODULES)

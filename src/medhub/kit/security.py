@@ -151,19 +151,50 @@ class TokenCodec:
                 issuer=JWT_ISSUER,
                 options={"require": ["exp", "iat", "sub", "sid", "jti", "role"]},
             )
-            return AccessClaims(
-                user_id=uuid.UUID(payload["sub"]),
-                role=str(payload["role"]),
-                org_id=uuid.UUID(payload["org"]) if payload.get("org") else None,
-                session_id=uuid.UUID(payload["sid"]),
-                token_id=str(payload["jti"]),
-                issued_at=datetime.fromtimestamp(payload["iat"], UTC),
-                expires_at=datetime.fromtimestamp(payload["exp"], UTC),
-            )
         except jwt.ExpiredSignatureError as exc:
             raise InvalidToken("token expired") from exc
-        except (jwt.PyJWTError, ValueError, KeyError, TypeError) as exc:
+        except jwt.PyJWTError as exc:
             raise InvalidToken("invalid token") from exc
+        return _claims_of(payload)
+
+
+def _text_claim(payload: dict[str, Any], name: str) -> str:
+    value = payload.get(name)
+    if not isinstance(value, str) or not value:
+        raise InvalidToken(f"invalid {name} claim")
+    return value
+
+
+def _uuid_claim(payload: dict[str, Any], name: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(_text_claim(payload, name))
+    except ValueError as exc:
+        raise InvalidToken(f"invalid {name} claim") from exc
+
+
+def _time_claim(payload: dict[str, Any], name: str) -> datetime:
+    value = payload.get(name)
+    # bool is an int to Python, not a timestamp to anyone.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidToken(f"invalid {name} claim")
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise InvalidToken(f"invalid {name} claim") from exc
+
+
+def _claims_of(payload: dict[str, Any]) -> AccessClaims:
+    """Every claim checked for its type: a correctly signed token with a malformed claim
+    (a key that leaked, or one of ours from a buggy build) is refused, not a crash."""
+    return AccessClaims(
+        user_id=_uuid_claim(payload, "sub"),
+        role=_text_claim(payload, "role"),
+        org_id=_uuid_claim(payload, "org") if payload.get("org") is not None else None,
+        session_id=_uuid_claim(payload, "sid"),
+        token_id=_text_claim(payload, "jti"),
+        issued_at=_time_claim(payload, "iat"),
+        expires_at=_time_claim(payload, "exp"),
+    )
 
 
 def new_secret(nbytes: int = 32) -> str:

@@ -87,10 +87,30 @@ class User(IdMixin, TimestampMixin, Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Self-registered doctors wait for an admin's approval before acting as doctors.
     is_approved: Mapped[bool] = mapped_column(Boolean, default=True)
-    failed_login_count: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None]
     last_login: Mapped[datetime | None]
     password_changed_at: Mapped[datetime | None]
+
+
+class LoginFailure(Base):
+    """Failed logins, counted where throttling them cannot lock an owner out.
+
+    `subject` is a keyed digest of the normalised email (`*`: any email) and `ip` the
+    client address (`*`: any address). (email, IP) and (`*`, IP) rows count failures in
+    a window and throttle until `blocked_until`; the (email, `*`) row only remembers
+    when the owner was last alerted. Unknown emails get rows exactly like known ones,
+    so the throttle tells nothing about which accounts exist.
+    """
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_last_seen_at", "last_seen_at"),)
+
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ip: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+    blocked_until: Mapped[datetime | None]
+    alerted_at: Mapped[datetime | None]
+    last_seen_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
 
 
 class PasswordHistory(IdMixin, Base):

@@ -62,7 +62,6 @@ async def create_user(
                     is_verified=is_verified,
                     is_approved=is_approved,
                     is_active=True,
-                    failed_login_count=0,
                     password_changed_at=datetime.now(UTC),
                 )
             )
@@ -153,8 +152,6 @@ async def store_password(session: AsyncSession, user_id: uuid.UUID, new_hash: st
     user = await lock_user(session, user_id)
     user.password_hash = new_hash
     user.password_changed_at = datetime.now(UTC)
-    user.failed_login_count = 0
-    user.locked_until = None
     session.add(PasswordHistory(user_id=user.id, password_hash=new_hash))
     await session.flush()
     return user
