@@ -9,8 +9,10 @@ orders) are not actions: they are scoping in the domain's repository.
 
 from __future__ import annotations
 
+import uuid
 from enum import StrEnum
 
+from medhub.authz.principal import Principal
 from medhub.models.identity import Role
 
 
@@ -80,6 +82,25 @@ def can(role: str, action: Action) -> bool:
         return action in PERMISSIONS[Role(role)]
     except ValueError:
         return False
+
+
+# Ownership predicates: who acts for whom. Each is defined here once; repositories
+# turn the same rules into SQL conditions, and row-level security repeats them in
+# PostgreSQL (the functions of the migrations), so a forgotten check still leaks nothing.
+
+SUPPLIER_STAFF_ROLES: frozenset[Role] = frozenset({Role.admin, Role.sales})
+"""The roles that act for their supplier: its orders, inquiries, withdrawn products and
+reports (SQL: `app_is_supplier_staff()`). Distributors belong to the supplier for
+their prices only."""
+
+
+def acts_for_supplier(principal: Principal | None, supplier_id: uuid.UUID) -> bool:
+    """Super admins, and the supplier's own admins and sales staff."""
+    if principal is None:
+        return False
+    return principal.is_super_admin or (
+        principal.organization_id == supplier_id and principal.role in SUPPLIER_STAFF_ROLES
+    )
 
 
 def render_table() -> str:

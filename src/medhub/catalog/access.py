@@ -6,12 +6,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from medhub.authz.permissions import Action, can
+from medhub.authz.permissions import Action, acts_for_supplier, can
 from medhub.authz.principal import Principal
 from medhub.config import Settings
 from medhub.kit.errors import ErrorDetail, PermissionDenied, ValidationFailed
 from medhub.models.identity import Role
-from medhub.organizations import service as organizations
 
 
 @dataclass(frozen=True)
@@ -33,12 +32,7 @@ class Viewer:
         return self.principal is not None or self.public_stock
 
     def is_staff_of(self, supplier_id: uuid.UUID) -> bool:
-        p = self.principal
-        if p is None:
-            return False
-        return p.is_super_admin or organizations.is_supplier_staff(
-            p.role, p.organization_id, supplier_id
-        )
+        return acts_for_supplier(self.principal, supplier_id)
 
     def is_distributor_of(self, supplier_id: uuid.UUID) -> bool:
         p = self.principal

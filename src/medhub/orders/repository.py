@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 
+from medhub.authz.permissions import SUPPLIER_STAFF_ROLES
 from medhub.authz.principal import Principal
 from medhub.kit.repository import Repository
-from medhub.models.identity import Role
 from medhub.models.orders import Order, OrderItem, OrderStatus, PaymentStatus
 
 
@@ -28,9 +28,6 @@ class OrderFilters:
     search: str | None = None
 
 
-STAFF_ROLES = (Role.admin, Role.sales)
-
-
 def visible_to(principal: Principal) -> Any:
     """The SQL condition for the orders `principal` may see."""
     if principal.is_super_admin:
@@ -38,7 +35,7 @@ def visible_to(principal: Principal) -> Any:
     conditions = []
     if principal.user_id is not None:
         conditions.append(Order.user_id == principal.user_id)
-    if principal.organization_id is not None and principal.role in STAFF_ROLES:
+    if principal.organization_id is not None and principal.role in SUPPLIER_STAFF_ROLES:
         conditions.append(Order.supplier_id == principal.organization_id)
     return or_(*conditions) if conditions else False
 

@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from medhub.authz.permissions import acts_for_supplier
 from medhub.authz.principal import Principal
 from medhub.kit.errors import NotFound
 from medhub.kit.pagination import PageParams
 from medhub.models.orders import Order, OrderItem
-from medhub.orders.repository import STAFF_ROLES, OrderFilters, OrderRepository
+from medhub.orders.repository import OrderFilters, OrderRepository
 from medhub.orders.schemas import OrderItemRead, OrderRead, OrderSummary
 
 
@@ -23,9 +24,7 @@ class OrderNotFound(NotFound):
 
 def is_supplier_staff(principal: Principal, order: Order) -> bool:
     """The supplier's admins and sales staff (and super admins) act on its orders."""
-    if principal.is_super_admin:
-        return True
-    return principal.organization_id == order.supplier_id and principal.role in STAFF_ROLES
+    return acts_for_supplier(principal, order.supplier_id)
 
 
 def is_buyer(principal: Principal, order: Order) -> bool:

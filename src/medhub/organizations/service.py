@@ -68,9 +68,3 @@ async def staff_ids(
     return [row[0] for row in result]
 
 
-SUPPLIER_STAFF_ROLES: tuple[Role, ...] = (Role.admin, Role.sales)
-"""The roles that act for a supplier (see its orders, answer its inquiries)."""
-
-
-def is_supplier_staff(role: str, organization_id: uuid.UUID | None, supplier_id: uuid.UUID) -> bool:
-    return organization_id == supplier_id and role in SUPPLIER_STAFF_ROLES
