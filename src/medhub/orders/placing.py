@@ -1,5 +1,6 @@
 """Placing an order: validate, price from the catalog, snapshot, reserve stock,
-number it and confirm it — all in the request's one transaction.
+number it and send the buyer the confirmation email — all in the request's one
+transaction. The order starts `pending`: the supplier's staff confirm it later.
 
 If anything fails (an unknown product, a line below its minimum, stock taken by
 a concurrent order) the transaction rolls back: no order, no reservation, no
@@ -9,9 +10,9 @@ email, no number reused (a sequence gap at most).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +27,7 @@ from medhub.kit import idempotency
 from medhub.kit.errors import ErrorDetail, NotFound, ValidationFailed
 from medhub.kit.money import to_cents
 from medhub.kit.references import ReferenceKind, next_reference
+from medhub.models.catalog import Product
 from medhub.models.identity import Address, User
 from medhub.models.orders import Order, OrderItem
 from medhub.notifications import service as notifications
@@ -145,7 +147,55 @@ async def create_order(
     billing_address_id: uuid.UUID | None,
     notes: str | None,
 ) -> OrderRead:
+    """Validate every line (all problems reported at once), price, insert, reserve, announce."""
     buyer_id = principal.require_user_id()
+    problems = _repeated_products(lines)
+    shipping, billing = await _addresses(
+        session, principal, shipping_address_id, billing_address_id
+    )
+    buyer = await users.get_user(session, buyer_id)
+    products = await catalog.products_by_ids(session, [line.product_id for line in lines])
+    priced = _price_lines(lines, products, principal)
+    problems += priced.problems + _one_supplier_and_currency(products.values())
+    if problems:
+        raise ValidationFailed("The order cannot be placed as sent", details=problems)
+
+    placed_at = now()
+    order = Order(
+        order_number=await next_reference(session, ReferenceKind.order),
+        user_id=buyer_id,
+        buyer_organization_id=principal.organization_id,
+        supplier_id=next(iter(products.values())).supplier_id,
+        total_amount=to_cents(priced.total),
+        currency=next(iter(products.values())).currency,
+        pricing_tier="distributor" if "distributor" in priced.tiers else "list",
+        payment_provider=settings.PAYMENT_PROVIDER,
+        shipping_address_id=shipping.id,
+        billing_address_id=billing.id,
+        shipping_address=address_snapshot(shipping, buyer),
+        billing_address=address_snapshot(billing, buyer),
+        notes=notes,
+        expires_at=placed_at + timedelta(minutes=settings.ORDER_PAYMENT_TIMEOUT_MINUTES),
+    )
+    await OrderRepository(session).add(order)
+    for item in priced.items:
+        item.order_id = order.id
+    session.add_all(priced.items)
+    await session.flush()
+    await stock.reserve(
+        session,
+        [stock.StockLine(line.product_id, line.quantity, line.field) for line in lines],
+        order_id=order.id,
+        actor_id=buyer_id,
+    )
+    await _record_and_confirm(
+        session, principal, order=order, items=priced.items, buyer=buyer, placed_at=placed_at
+    )
+    await session.refresh(order, ["created_at", "updated_at"])
+    return order_view(order, priced.items)
+
+
+def _repeated_products(lines: Sequence[RequestedLine]) -> list[ErrorDetail]:
     problems: list[ErrorDetail] = []
     seen: dict[uuid.UUID, str] = {}
     for line in lines:
@@ -157,30 +207,46 @@ async def create_order(
                 )
             )
         seen.setdefault(line.product_id, line.field)
+    return problems
+
+
+async def _addresses(
+    session: AsyncSession,
+    principal: Principal,
+    shipping_address_id: uuid.UUID,
+    billing_address_id: uuid.UUID | None,
+) -> tuple[Address, Address]:
+    """The buyer's shipping and billing addresses (billing defaults to shipping)."""
     shipping = await _address(session, principal, shipping_address_id, "shipping_address_id")
-    billing = (
-        await _address(session, principal, billing_address_id, "billing_address_id")
-        if billing_address_id is not None
-        else shipping
-    )
-    buyer = await users.get_user(session, buyer_id)
-    products = await catalog.products_by_ids(session, [line.product_id for line in lines])
-    suppliers = {p.supplier_id for p in products.values()}
-    currencies = {p.currency for p in products.values()}
-    items: list[OrderItem] = []
-    total = Decimal("0.00")
-    tiers: set[str] = set()
+    if billing_address_id is None:
+        return shipping, shipping
+    return shipping, await _address(session, principal, billing_address_id, "billing_address_id")
+
+
+@dataclass
+class _PricedLines:
+    items: list[OrderItem]
+    total: Decimal
+    tiers: set[str]
+    problems: list[ErrorDetail]
+
+
+def _price_lines(
+    lines: Sequence[RequestedLine], products: Mapping[uuid.UUID, Product], principal: Principal
+) -> _PricedLines:
+    """Order items priced from the catalog for this buyer, and what is wrong with any line."""
+    priced = _PricedLines(items=[], total=Decimal("0.00"), tiers=set(), problems=[])
     for line in lines:
         product = products.get(line.product_id)
         if product is None or not product.is_active:
-            problems.append(
+            priced.problems.append(
                 ErrorDetail(
                     field=f"{line.field}.product_id", message="no such product in the catalog"
                 )
             )
             continue
         if line.quantity < product.min_order_quantity:
-            problems.append(
+            priced.problems.append(
                 ErrorDetail(
                     field=f"{line.field}.quantity",
                     message=f"minimum order quantity for {product.name}"
@@ -189,17 +255,17 @@ async def create_order(
             )
         unit_price, tier = catalog.price_for(product, principal)
         if unit_price is None:
-            problems.append(
+            priced.problems.append(
                 ErrorDetail(
                     field=f"{line.field}.product_id",
                     message=f"{product.name} is priced on request: send an inquiry",
                 )
             )
             continue
-        tiers.add(tier)
+        priced.tiers.add(tier)
         subtotal = to_cents(unit_price * line.quantity)
-        total += subtotal
-        items.append(
+        priced.total += subtotal
+        priced.items.append(
             OrderItem(
                 product_id=product.id,
                 product_name=product.name,
@@ -210,46 +276,35 @@ async def create_order(
                 subtotal=subtotal,
             )
         )
-    if len(suppliers) > 1:
+    return priced
+
+
+def _one_supplier_and_currency(products: Iterable[Product]) -> list[ErrorDetail]:
+    # An order is one supplier's sale, paid in one currency (mixed carts are refused,
+    # not split: the buyer chooses how to split them).
+    found = list(products)
+    problems: list[ErrorDetail] = []
+    if len({product.supplier_id for product in found}) > 1:
         problems.append(
             ErrorDetail(field="items", message="all products of one order come from one supplier")
         )
-    if len(currencies) > 1:
+    if len({product.currency for product in found}) > 1:
         problems.append(
             ErrorDetail(field="items", message="all products of one order share one currency")
         )
-    if problems:
-        raise ValidationFailed("The order cannot be placed as sent", details=problems)
+    return problems
 
-    placed_at = now()
-    order = Order(
-        order_number=await next_reference(session, ReferenceKind.order),
-        user_id=buyer_id,
-        buyer_organization_id=principal.organization_id,
-        supplier_id=next(iter(suppliers)),
-        total_amount=to_cents(total),
-        currency=next(iter(currencies)),
-        pricing_tier="distributor" if "distributor" in tiers else "list",
-        payment_provider=settings.PAYMENT_PROVIDER,
-        shipping_address_id=shipping.id,
-        billing_address_id=billing.id,
-        shipping_address=address_snapshot(shipping, buyer),
-        billing_address=address_snapshot(billing, buyer),
-        notes=notes,
-        expires_at=placed_at + timedelta(minutes=settings.ORDER_PAYMENT_TIMEOUT_MINUTES),
-    )
-    repository = OrderRepository(session)
-    await repository.add(order)
-    for item in items:
-        item.order_id = order.id
-    session.add_all(items)
-    await session.flush()
-    await stock.reserve(
-        session,
-        [stock.StockLine(line.product_id, line.quantity, line.field) for line in lines],
-        order_id=order.id,
-        actor_id=buyer_id,
-    )
+
+async def _record_and_confirm(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    order: Order,
+    items: Sequence[OrderItem],
+    buyer: User,
+    placed_at: datetime,
+) -> None:
+    """The activity-log row, and the buyer's notification with the confirmation email."""
     audit.record(
         session,
         "order_created",
@@ -266,7 +321,7 @@ async def create_order(
     )
     await notifications.notify(
         session,
-        buyer_id,
+        buyer.id,
         "order",
         f"Order {order.order_number} received",
         f"We received your order of {len(items)} product(s),"
@@ -293,5 +348,3 @@ async def create_order(
             },
         ),
     )
-    await session.refresh(order, ["created_at", "updated_at"])
-    return order_view(order, items)
