@@ -344,3 +344,28 @@ async def test_anonymous_submissions_are_rate_limited(
         for _ in range(3):
             response = await http.post(API, json=inquiry_body(), headers=customer.headers)
             assert response.status_code == 201, response.text
+
+
+async def test_supplier_staff_log_a_callers_request_with_the_callers_contact(
+    app: FastAPI, client: httpx.AsyncClient, admin_sql: AdminSql, medpharm: Supplier
+) -> None:
+    data = await submit(
+        client,
+        medpharm.sales.headers,
+        name="Ward pharmacist",
+        email="ward.pharmacy@example.org",
+        subject="Called in: vancomycin shortage",
+        priority="urgent",
+    )
+    row = inquiry_row(admin_sql, data["inquiry_id"])
+    assert (row["email"], row["user_id"], row["priority"]) == (
+        "ward.pharmacy@example.org",
+        medpharm.sales.id,
+        "urgent",
+    )
+    [ack] = await mail_to(app, "ward.pharmacy@example.org", "inquiry_acknowledgment")
+    # The address was entered by the supplier's own staff: the caller gets a full
+    # acknowledgement, but no link into the staff member's account.
+    assert "Called in: vancomycin shortage" in text_body(ack)
+    assert "/inquiries/" not in text_body(ack)
+    assert await mail_to(app, medpharm.sales.email, "inquiry_acknowledgment") == []

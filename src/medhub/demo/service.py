@@ -39,7 +39,8 @@ from medhub.demo.data import (
     DemoProduct,
     DemoUser,
 )
-from medhub.inquiries import service as inquiries
+from medhub.inquiries import handling as inquiry_handling
+from medhub.inquiries import submitting as inquiry_submitting
 from medhub.inquiries.schemas import Conversion, InquiryCreate, MessageCreate, StatusUpdate
 from medhub.kit.db import Database
 from medhub.kit.errors import NotFound
@@ -508,7 +509,7 @@ async def _ask(
     if demo.product is not None:
         product_id = (await _product_ids(session, [demo.product]))[demo.product]
     await act_as(session, requester)
-    inquiry = await inquiries.submit_inquiry(
+    inquiry = await inquiry_submitting.submit_inquiry(
         session,
         requester,
         InquiryCreate(
@@ -526,12 +527,16 @@ async def _ask(
     await act_as(session, staff)
     if demo.response is not None:
         # An answer moves a pending inquiry to in progress by itself.
-        await inquiries.add_message(session, staff, inquiry.id, MessageCreate(body=demo.response))
+        await inquiry_handling.add_message(
+            session, staff, inquiry.id, MessageCreate(body=demo.response)
+        )
     if demo.order is not None:
         # Conversion resolves the inquiry.
-        await inquiries.convert_inquiry(
+        await inquiry_handling.convert_inquiry(
             session, staff, inquiry.id, Conversion(order_id=orders[demo.order])
         )
     current = INQUIRY_PATH.index(InquiryStatus(inquiry.status))
     for status in INQUIRY_PATH[current + 1 : INQUIRY_PATH.index(demo.status) + 1]:
-        await inquiries.update_status(session, staff, inquiry.id, StatusUpdate(status=status))
+        await inquiry_handling.update_status(
+            session, staff, inquiry.id, StatusUpdate(status=status)
+        )

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 
 from medhub.authz.dependencies import CurrentPrincipal
 from medhub.config import Settings
-from medhub.inquiries import service
+from medhub.inquiries import handling, service, submitting
 from medhub.inquiries.auth import InquiriesManage, InquirySubmitter
 from medhub.inquiries.schemas import (
     Assignment,
@@ -44,7 +44,7 @@ async def submit_inquiry(
     request: Request, body: InquiryCreate, principal: InquirySubmitter, session: DbSession
 ) -> JSONResponse:
     settings: Settings = request.app.state.settings
-    inquiry = await service.submit_inquiry(
+    inquiry = await submitting.submit_inquiry(
         session, principal, body, default_supplier_slug=settings.DEFAULT_SUPPLIER_SLUG
     )
     return created(
@@ -112,7 +112,7 @@ async def get_inquiry(
 async def update_inquiry_status(
     inquiry_id: uuid.UUID, body: StatusUpdate, principal: InquiriesManage, session: DbSession
 ) -> JSONResponse:
-    inquiry = await service.update_status(session, principal, inquiry_id, body)
+    inquiry = await handling.update_status(session, principal, inquiry_id, body)
     return ok(InquiryRead.model_validate(inquiry), message="Inquiry status updated")
 
 
@@ -124,7 +124,7 @@ async def update_inquiry_status(
 async def assign_inquiry(
     inquiry_id: uuid.UUID, body: Assignment, principal: InquiriesManage, session: DbSession
 ) -> JSONResponse:
-    inquiry = await service.assign_inquiry(session, principal, inquiry_id, body)
+    inquiry = await handling.assign_inquiry(session, principal, inquiry_id, body)
     return ok(InquiryRead.model_validate(inquiry), message="Inquiry assigned")
 
 
@@ -138,7 +138,7 @@ async def assign_inquiry(
 async def add_inquiry_message(
     inquiry_id: uuid.UUID, body: MessageCreate, principal: CurrentPrincipal, session: DbSession
 ) -> JSONResponse:
-    message = await service.add_message(session, principal, inquiry_id, body)
+    message = await handling.add_message(session, principal, inquiry_id, body)
     return created(message, message="Message added")
 
 
@@ -150,5 +150,5 @@ async def add_inquiry_message(
 async def convert_inquiry(
     inquiry_id: uuid.UUID, body: Conversion, principal: InquiriesManage, session: DbSession
 ) -> JSONResponse:
-    inquiry = await service.convert_inquiry(session, principal, inquiry_id, body)
+    inquiry = await handling.convert_inquiry(session, principal, inquiry_id, body)
     return ok(InquiryRead.model_validate(inquiry), message="Inquiry converted to an order")
