@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -25,6 +25,13 @@ class OutgoingEmail(IdMixin, Base):
     __table_args__ = (
         CheckConstraint("status IN ('queued', 'sent', 'failed')", name="status"),
         Index("ix_email_messages_status_created", "status", "created_at"),
+        # Counting what one address was sent (inquiry acknowledgements) stays cheap.
+        Index(
+            "ix_email_messages_recipient_template",
+            func.lower(text("to_address")),
+            "template",
+            "created_at",
+        ),
     )
 
     to_address: Mapped[str] = mapped_column(String(320))
