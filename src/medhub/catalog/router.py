@@ -26,7 +26,7 @@ from medhub.catalog.schemas import (
     StockAdjustmentCreate,
 )
 from medhub.kit.appstate import AppSettings
-from medhub.kit.db import DbSession
+from medhub.kit.db import DbSession, ReadSession
 from medhub.kit.envelope import Envelope, JSONResponse, created, ok
 from medhub.kit.errors import ErrorDetail, ValidationFailed
 from medhub.kit.pagination import Paging, page_of
@@ -41,7 +41,7 @@ router = APIRouter(tags=["catalog"])
 )
 async def list_products(
     principal: OptionalPrincipal,
-    session: DbSession,
+    session: ReadSession,
     settings: AppSettings,
     paging: Paging,
     category: Annotated[str | None, Query(max_length=100)] = None,
@@ -89,7 +89,7 @@ async def list_products(
     summary="One product with its certifications and documents",
 )
 async def get_product(
-    product_id: uuid.UUID, principal: OptionalPrincipal, session: DbSession, settings: AppSettings
+    product_id: uuid.UUID, principal: OptionalPrincipal, session: ReadSession, settings: AppSettings
 ) -> JSONResponse:
     return ok(await service.product_detail(session, principal, settings, product_id))
 
@@ -141,7 +141,7 @@ async def delete_product(
     summary="A product's certifications",
 )
 async def list_certifications(
-    product_id: uuid.UUID, principal: OptionalPrincipal, session: DbSession
+    product_id: uuid.UUID, principal: OptionalPrincipal, session: ReadSession
 ) -> JSONResponse:
     return ok(await certifications.list_certifications(session, principal, product_id))
 
@@ -225,7 +225,7 @@ async def list_stock_movements(
 @router.get("/categories", response_model=Envelope[list[CategoryRead]], summary="Categories")
 async def list_categories(
     principal: OptionalPrincipal,
-    session: DbSession,
+    session: ReadSession,
     include_inactive: bool = False,
 ) -> JSONResponse:
     items = await service.list_categories(session, principal, include_inactive=include_inactive)

@@ -40,9 +40,15 @@ def libpq_url(url: str | URL) -> str:
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def make_engine(url: str | URL, settings: Settings, *, pool_size: int | None = None) -> AsyncEngine:
+def make_engine(
+    url: str | URL, settings: Settings, *, pool_size: int | None = None, read_only: bool = False
+) -> AsyncEngine:
     size = pool_size or settings.DATABASE_POOL_SIZE
     options = f"-c statement_timeout={settings.DATABASE_STATEMENT_TIMEOUT_MS}"
+    if read_only:
+        # A replica refuses writes anyway; this makes a write routed to it by mistake
+        # fail the same way against any server, a primary included.
+        options += " -c default_transaction_read_only=on"
     return create_async_engine(
         sqlalchemy_url(url),
         # A fixed-size pool sized to the process: overflow connections are opened
@@ -72,7 +78,9 @@ class Database:
         self.settings = settings
         self.url = libpq_url(url)
         self.engine = make_engine(url, settings)
-        self.read_engine = make_engine(read_url, settings) if read_url else self.engine
+        self.read_engine = (
+            make_engine(read_url, settings, read_only=True) if read_url else self.engine
+        )
         self.mailer = mailer or Mailer(settings)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self.read_sessionmaker = async_sessionmaker(
@@ -146,9 +154,20 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    # Read-only work on the replica (or the primary when there is none); nothing to commit.
-    async with get_database(request).session(read_only=True) as session:
+async def _read_session(request: Request, primary: DbSession) -> AsyncIterator[AsyncSession]:
+    """The replica's session for read-only routes, or the request's own when there is none.
+
+    Without a replica the route shares the request's session (one connection, the
+    same transaction as the authentication that preceded it). With one, its queries
+    go to `DATABASE_READ_URL` on connections that refuse writes. Only routes whose
+    tables have no row-level security read from it: the tenant context is set on the
+    primary's transaction, not here.
+    """
+    database = get_database(request)
+    if database.read_engine is database.engine:
+        yield primary
+        return
+    async with database.session(read_only=True) as session:
         yield session
 
 
