@@ -23,6 +23,7 @@ test: bootstrap
 lint: bootstrap
 	"$(UV)" run --locked ruff check .
 	"$(UV)" run --locked ruff format --check .
+	"$(UV)" run --locked lint-imports
 
 format: bootstrap
 	"$(UV)" run --locked ruff check --fix .

@@ -42,8 +42,8 @@ from medhub.kit.email import (  # type: ignore[import-untyped]
 )
 from medhub.kit.jobs import JobRuntime, run_worker  # type: ignore[import-untyped]
 from medhub.kit.logging import configure_logging  # type: ignore[import-untyped]
-from medhub.kit.provision import prepare_database  # type: ignore[import-untyped]
 from medhub.mail.service import queue_email  # type: ignore[import-untyped]
+from medhub.ops.provision import prepare_database  # type: ignore[import-untyped]
 
 HOST = "127.0.0.1"
 TEMPLATE = "welcome"

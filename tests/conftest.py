@@ -2,19 +2,28 @@
 
 Where the server comes from:
 - `TEST_DATABASE_URL` (CI): a superuser URL on a real cluster; its database is
-  used as the migrated template.
-- otherwise an embedded server under `var/test-pgdata`, started once per session.
+  used as the migrated template (under xdist each worker migrates a template of
+  its own, named after it and the worker, and drops it at the end).
+- otherwise an embedded server under `var/test-pgdata`, started once and shared
+  by the session's worker processes (the last one to finish stops it).
 
-Isolation: the schema is migrated once into a template database; every test
-that asks for the database gets its own `CREATE DATABASE ... TEMPLATE` copy
-(about 0.1 s), so tests commit for real, run concurrent requests, and never
+Isolation: the schema is migrated once per process into a template database;
+every test that asks for the database gets its own `CREATE DATABASE ... TEMPLATE`
+copy (about 0.1 s), so tests commit for real, run concurrent requests, and never
 see each other's rows. The app always connects as the non-superuser
 application role, exactly as in production.
+
+The suite runs in parallel (pytest-xdist, `addopts` in pyproject.toml): whatever
+outlives a test is per worker process (template database, Redis database, files
+under the worker's own `tmp_path`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +35,8 @@ import psycopg
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from fastapi.dependencies import models as fastapi_dependency_models
+from prometheus_client.metrics import MetricWrapperBase
 from psycopg import sql
 from sqlalchemy import make_url
 
@@ -33,7 +44,7 @@ from medhub.app import create_app
 from medhub.config import Environment, Settings
 from medhub.kit.db import Database, libpq_url
 from medhub.kit.logging import configure_logging
-from medhub.kit.provision import (
+from medhub.ops.provision import (
     DatabaseTarget,
     app_url_for,
     database_url_with,
@@ -45,6 +56,57 @@ from medhub.kit.provision import (
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEST_SECRET = "test-secret-" + "x" * 40
 APP_ROLE = "medhub_app"
+# The xdist worker this process is ("gw0", "gw1", ...), or None when pytest runs alone.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+
+
+def _lowest_allowed(name: str) -> int:
+    """The smallest value `Settings` accepts for `name` (its `ge` bound)."""
+    for constraint in Settings.model_fields[name].metadata:
+        bound = getattr(constraint, "ge", None)
+        if bound is not None:
+            return int(bound)
+    raise LookupError(f"Settings.{name} has no lower bound")
+
+
+# Every test account's password is hashed (and every login verified) at the cheapest
+# Argon2 cost the settings accept: at production cost hashing alone took a large part
+# of the suite. Tests about hashing itself ask for PRODUCTION_HASHING explicitly.
+CHEAP_HASHING: dict[str, Any] = {
+    "PASSWORD_HASH_MEMORY_KIB": _lowest_allowed("PASSWORD_HASH_MEMORY_KIB"),
+    "PASSWORD_HASH_ITERATIONS": _lowest_allowed("PASSWORD_HASH_ITERATIONS"),
+}
+PRODUCTION_HASHING: dict[str, Any] = {
+    name: Settings.model_fields[name].default for name in CHEAP_HASHING
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    redis_url = os.environ.get("REDIS_URL")
+    if WORKER is not None and redis_url:
+        # Tests that use Redis reset its rate-limit counters; one worker's reset must not
+        # wipe another's counters mid-test, so each worker gets a database of its own.
+        os.environ["REDIS_URL"] = _redis_database_for(redis_url, int(WORKER.removeprefix("gw")))
+
+
+def _redis_database_for(url: str, worker_index: int) -> str:
+    parsed = make_url(url)
+    base = int(parsed.database or 0)
+    # Redis has 16 databases unless configured otherwise; beyond them it answers
+    # "DB index is out of range", which names the problem well enough.
+    return parsed.set(database=str(base + worker_index)).render_as_string(hide_password=False)
+
+
+@contextlib.contextmanager
+def _exclusively(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `lock_file` (between processes) for the block."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
@@ -59,13 +121,20 @@ def _admin_server_url() -> Iterator[str]:
     if configured:
         yield libpq_url(configured)
         return
-    from medhub.kit.embedded_pg import start_embedded  # noqa: PLC0415
+    from medhub.ops.embedded_pg import start_embedded  # noqa: PLC0415
 
-    embedded = start_embedded(REPO_ROOT / "var" / "test-pgdata")
+    # The session's workers share one server: the wheel counts the processes using it
+    # and the last to leave stops it. Starting it the first time initialises, tunes and
+    # restarts it, so one process at a time starts (or joins) and leaves it.
+    pgdata = REPO_ROOT / "var" / "test-pgdata"
+    lock_file = pgdata.with_name("test-pgdata.lock")
+    with _exclusively(lock_file):
+        embedded = start_embedded(pgdata)
     try:
         yield embedded.admin_url("postgres")
     finally:
-        embedded.stop()
+        with _exclusively(lock_file):
+            embedded.stop()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -80,18 +149,23 @@ def admin_server_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def template_database(admin_server_url: str) -> Iterator[str]:
-    """The migrated template every test database is copied from.
+    """The migrated template every test database of this process is copied from.
 
-    Named per test session, so several sessions on one server (a developer's run
-    beside CI's) never rebuild each other's template.
+    Named per process, so several sessions on one server (a developer's run beside
+    CI's) never rebuild each other's template, and xdist workers never migrate one
+    database at the same time. A database named in TEST_DATABASE_URL is used as is
+    by a lone process; each worker derives its own from it (`<name>_gw0_<pid>`...).
     """
     configured = make_url(admin_server_url).database
-    reuse_configured = bool(os.environ.get("TEST_DATABASE_URL")) and configured not in (
-        None,
-        "postgres",
-    )
-    name = configured if reuse_configured and configured else f"medhub_tpl_{os.getpid()}"
-    if not reuse_configured:
+    if not (os.environ.get("TEST_DATABASE_URL") and configured and configured != "postgres"):
+        name, owned = f"medhub_tpl_{os.getpid()}", True
+    elif WORKER is None:
+        name, owned = configured, False
+    else:
+        # With the pid as well: two sessions given one TEST_DATABASE_URL (two runs on a
+        # developer's machine) must not drop each other's templates.
+        name, owned = f"{configured}_{WORKER}_{os.getpid()}", True
+    if owned:
         _drop_database(admin_server_url, name)
     ensure_database(admin_server_url, name)
     admin = database_url_with(admin_server_url, name)
@@ -100,7 +174,7 @@ def template_database(admin_server_url: str) -> Iterator[str]:
     try:
         yield name
     finally:
-        if not reuse_configured:
+        if owned:
             _drop_database(admin_server_url, name)
 
 
@@ -111,8 +185,8 @@ def _drop_database(admin_server_url: str, name: str) -> None:
         )
 
 
-def clone_database(admin_server_url: str, template: str) -> DatabaseUrls:
-    name = f"medhub_t_{uuid.uuid4().hex[:12]}"
+def clone_database(admin_server_url: str, template: str, name: str | None = None) -> DatabaseUrls:
+    name = name or f"medhub_t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(database_url_with(admin_server_url, "postgres"), autocommit=True) as conn:
         conn.execute(
             sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
@@ -125,12 +199,30 @@ def clone_database(admin_server_url: str, template: str) -> DatabaseUrls:
 
 @pytest.fixture
 def database_urls(admin_server_url: str, template_database: str) -> Iterator[DatabaseUrls]:
-    """A fresh, migrated database of this test's own."""
-    urls = clone_database(admin_server_url, template_database)
+    """A fresh, migrated database of this test's own.
+
+    Under the same name for every test of the process (copied from the template before
+    the test, dropped after it), like `data_dir`: two tests' settings then differ only
+    where a test asks, which is what lets `app` serve one app to many tests.
+    """
+    name = f"medhub_t_{os.getpid()}"
+    # Whatever a test of a process that died (with this pid) left behind.
+    _drop_database(admin_server_url, name)
+    urls = clone_database(admin_server_url, template_database, name)
     try:
         yield urls
     finally:
         _drop_database(admin_server_url, urls.name)
+
+
+@pytest.fixture
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """DATA_DIR, empty for every test: one path per process, for the reason given in
+    `database_urls`."""
+    path = tmp_path_factory.getbasetemp() / "data"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir()
+    return path
 
 
 def _settings_for(app_url: str, admin_url: str, data_dir: Path, **overrides: Any) -> Settings:
@@ -143,6 +235,10 @@ def _settings_for(app_url: str, admin_url: str, data_dir: Path, **overrides: Any
         "DATABASE_STARTUP_TIMEOUT": 5.0,
         "JWT_SECRET": TEST_SECRET,
         "LOG_JSON": True,
+        **CHEAP_HASHING,
+        # Tests that use Redis say so (Settings would otherwise read REDIS_URL from the
+        # environment, and every app would open a Redis client it never uses).
+        "REDIS_URL": None,
         # Limits are exercised by their own tests; elsewhere they would only add noise.
         "RATE_LIMIT_ENABLED": False,
         # Tests run queued jobs explicitly (tests.factories.run_jobs), deterministically.
@@ -153,11 +249,11 @@ def _settings_for(app_url: str, admin_url: str, data_dir: Path, **overrides: Any
 
 
 @pytest.fixture
-def make_settings(database_urls: DatabaseUrls, tmp_path: Path) -> Callable[..., Settings]:
+def make_settings(database_urls: DatabaseUrls, data_dir: Path) -> Callable[..., Settings]:
     """Settings for this test's database; keyword arguments override any field."""
 
     def build(**overrides: Any) -> Settings:
-        return _settings_for(database_urls.app, database_urls.admin, tmp_path / "data", **overrides)
+        return _settings_for(database_urls.app, database_urls.admin, data_dir, **overrides)
 
     return build
 
@@ -167,9 +263,57 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings()
 
 
+@pytest.fixture(autouse=True)
+def _release_apps() -> Iterator[None]:
+    """Let the apps a test built be freed once it is over.
+
+    FastAPI memoises what kind of callable each endpoint and dependency is in
+    module-level LRU caches keyed by the callable itself (thousands of entries). The
+    closures every `create_app` makes (its index route, the docs pages) land there and
+    keep their app alive, with its routes, engines and hashing threads: a few MB per
+    test, for hundreds of tests. One app per process never notices; one per test does.
+    """
+    yield
+    for value in vars(fastapi_dependency_models).values():
+        cache_clear = getattr(value, "cache_clear", None)
+        if callable(cache_clear):
+            cache_clear()
+
+
+# Apps built for earlier tests of this process, most recently used first. Building
+# one (FastAPI analyses every route's signature and models) costs about 0.3 s of CPU,
+# more than most tests; a few settings variants cover almost every test.
+_built_apps: list[FastAPI] = []
+KEPT_APPS = 4
+
+
+async def _app_for(settings: Settings) -> FastAPI:
+    """An app for `settings`: one built for an earlier test with equal settings (so the
+    same database name and DATA_DIR, both emptied since), or a new one.
+
+    What an app accumulates in memory is reset here, so a test sees what a freshly built
+    app would show: request metrics and in-process rate-limit counters. Its lifespan
+    (the database engine, the LISTEN connection) starts and stops with every test.
+    """
+    for application in _built_apps:
+        if application.state.settings == settings:
+            _built_apps.remove(application)
+            metrics = application.state.metrics
+            for metric in vars(metrics).values():
+                if isinstance(metric, MetricWrapperBase):
+                    metric.clear()
+            await application.state.rate_limiter.reset()
+            break
+    else:
+        application = create_app(settings, configure_logs=False)
+    _built_apps.insert(0, application)
+    del _built_apps[KEPT_APPS:]
+    return application
+
+
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings, configure_logs=False)
+    application = await _app_for(settings)
     async with LifespanManager(application):
         yield application
 

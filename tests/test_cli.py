@@ -15,8 +15,9 @@ import httpx
 import psutil
 import pytest
 
-from medhub.kit.migrations import head_revision
+from medhub.ops.migrations import head_revision
 from tests.conftest import DatabaseUrls
+from tests.waiting import eventually_sync
 
 
 def free_port() -> int:
@@ -66,17 +67,17 @@ class Served:
 
     def wait_ready(self, timeout: float = 30) -> float:
         started = time.monotonic()
-        while time.monotonic() - started < timeout:
-            if self.process.poll() is not None:
-                out = self.process.stdout.read() if self.process.stdout else ""
-                pytest.fail(f"medhub serve exited early with {self.process.returncode}:\n{out}")
-            try:
-                if httpx.get(f"{self.base}/health/ready", timeout=2).status_code == 200:
-                    return time.monotonic() - started
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        pytest.fail("medhub serve was not ready in time")
+        eventually_sync(self._ready, seconds=timeout, message="medhub serve was not ready")
+        return time.monotonic() - started
+
+    def _ready(self) -> bool:
+        if self.process.poll() is not None:
+            out = self.process.stdout.read() if self.process.stdout else ""
+            pytest.fail(f"medhub serve exited early with {self.process.returncode}:\n{out}")
+        try:
+            return httpx.get(f"{self.base}/health/ready", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
 
     def stop(self, sig: signal.Signals = signal.SIGINT) -> tuple[int, str]:
         self.process.send_signal(sig)
@@ -117,10 +118,11 @@ def test_serve_starts_embedded_database_and_stops_it_on_ctrl_c(
     code, output = served.stop(signal.SIGINT)
     assert code == 0, output
     assert "Traceback" not in output
-    deadline = time.monotonic() + 10
-    while postgres_running_for(pgdata) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not postgres_running_for(pgdata), "the embedded server stops with the last process"
+    eventually_sync(
+        lambda: not postgres_running_for(pgdata),
+        seconds=10,
+        message="the embedded server did not stop with the last process",
+    )
 
 
 def test_sigterm_finishes_in_flight_requests_and_exits_zero(served: Served) -> None:
@@ -153,10 +155,11 @@ def test_two_processes_share_one_embedded_server(tmp_path: Path) -> None:
         assert httpx.get(f"{second.base}/health/ready", timeout=5).status_code == 200
         code, _ = second.stop()
         assert code == 0
-        deadline = time.monotonic() + 10
-        while postgres_running_for(data / "pgdata") and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not postgres_running_for(data / "pgdata")
+        eventually_sync(
+            lambda: not postgres_running_for(data / "pgdata"),
+            seconds=10,
+            message="the embedded server did not stop with the last process",
+        )
     finally:
         for server in (first, second):
             if server is not None and server.process.poll() is None:

@@ -11,9 +11,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
 
 from medhub.kit.db import sqlalchemy_url
-from medhub.kit.migrations import include_object
-from medhub.kit.provision import database_url_with
 from medhub.models import Base
+from medhub.ops.migrations import include_object
+from medhub.ops.provision import database_url_with
 
 
 def test_autogenerate_finds_nothing_to_change(

@@ -17,8 +17,10 @@ from medhub.audit.router import router as audit_router
 from medhub.auth.router import router as auth_router
 from medhub.auth.runtime import build_runtime
 from medhub.authz.dependencies import api_rate_limit
+from medhub.catalog.document_access import DOCUMENT_ACCESS as CATALOG_DOCUMENT_ACCESS
 from medhub.catalog.router import router as catalog_router
 from medhub.config import ConfigurationError, Settings, get_settings
+from medhub.documents.access import DocumentAccess
 from medhub.documents.router import router as documents_router
 from medhub.events.router import router as events_router
 from medhub.health.router import router as health_router
@@ -32,11 +34,12 @@ from medhub.kit.jobs import JobRuntime, run_worker
 from medhub.kit.logging import configure_logging
 from medhub.kit.metrics import Metrics
 from medhub.kit.middleware import RequestContextMiddleware
-from medhub.kit.notify_hub import NotifyHub
-from medhub.kit.provision import check_app_role, prepare_database, wait_for_database
 from medhub.kit.ratelimit import RateLimiter
 from medhub.kit.routing import MisroutedMethodGuard, route_methods
+from medhub.notifications.notify_hub import NotifyHub
 from medhub.notifications.router import router as notifications_router
+from medhub.ops.provision import check_app_role, prepare_database, wait_for_database
+from medhub.orders.document_access import DOCUMENT_ACCESS as ORDER_DOCUMENT_ACCESS
 from medhub.orders.router import router as orders_router
 from medhub.organizations.router import router as organizations_router
 from medhub.payments.router import router as payments_router
@@ -169,6 +172,8 @@ def create_app(
     app.state.auth_runtime = runtime
     app.state.token_codec = runtime.codec
     app.state.rate_limiter = RateLimiter(settings)
+    # Documents attach to other domains' entities; those domains decide who sees them.
+    app.state.document_access = DocumentAccess({**CATALOG_DOCUMENT_ACCESS, **ORDER_DOCUMENT_ACCESS})
     # Late-bound: in embedded mode the database is created by the lifespan.
     metrics.add_pool_gauges(lambda: app.state.database.pool_status())  # noqa: PLW0108
 

@@ -16,12 +16,12 @@ from medhub import __version__
 from medhub.audit.cli import audit_app
 from medhub.config import ConfigurationError, Settings, get_settings
 from medhub.demo.cli import seed_app
-from medhub.kit import migrations
 from medhub.kit.db import Database
 from medhub.kit.email import TemplateRenderer, build_message, sample_context
 from medhub.kit.jobs import JobRuntime, run_worker
 from medhub.kit.logging import configure_logging
-from medhub.kit.provision import (
+from medhub.ops import migrations
+from medhub.ops.provision import (
     DatabaseTarget,
     prepare_database,
     resolve_target,

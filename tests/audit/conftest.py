@@ -1,4 +1,4 @@
-"""Helpers for the audit tests: tampering as the database superuser, and chain reports."""
+"""Helpers for the audit tests: tampering as the database superuser, sealing, chain reports."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from medhub.audit.service import ChainReport, verify_chain
+from medhub.audit.service import ChainReport, seal_pending, verify_chain
 from medhub.kit.db import Database
 from tests.conftest import DatabaseUrls
 
 Tamper = Callable[..., None]
 Verify = Callable[[], Awaitable[ChainReport]]
+Seal = Callable[[], Awaitable[int]]
 
 
 @pytest.fixture
@@ -34,5 +35,15 @@ def verify(database: Database) -> Verify:
     async def run() -> ChainReport:
         async with database.session() as session:
             return await verify_chain(session)
+
+    return run
+
+
+@pytest.fixture
+def seal(database: Database) -> Seal:
+    """What the periodic sealer does: chain every row of a finished transaction."""
+
+    async def run() -> int:
+        return await seal_pending(database)
 
     return run

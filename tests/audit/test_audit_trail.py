@@ -1,4 +1,4 @@
-"""The audit trail itself: append-only, hash-chained, in commit order, with its request's fate."""
+"""The audit trail itself: append-only, hash-chained once sealed, with its request's fate."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from sqlalchemy import text
 from medhub.audit import service as audit
 from medhub.kit.db import Database
 from medhub.kit.errors import AppError, ValidationFailed
-from tests.audit.conftest import Tamper, Verify
+from tests.audit.conftest import Seal, Tamper, Verify
 from tests.factories import Factory
 
 AdminSql = Callable[..., list[tuple[Any, ...]]]
@@ -25,8 +25,9 @@ def actions(admin_sql: AdminSql) -> list[str]:
     return [row[0] for row in admin_sql("SELECT action FROM activity_logs ORDER BY seq")]
 
 
-def seqs(admin_sql: AdminSql) -> list[int]:
-    return [row[0] for row in admin_sql("SELECT seq FROM activity_logs ORDER BY seq")]
+def chain_seqs(admin_sql: AdminSql) -> list[int]:
+    rows = admin_sql("SELECT chain_seq FROM activity_logs WHERE chain_seq IS NOT NULL ORDER BY 1")
+    return [row[0] for row in rows]
 
 
 async def register_login_logout(client: httpx.AsyncClient) -> None:
@@ -54,15 +55,18 @@ async def register_login_logout(client: httpx.AsyncClient) -> None:
 
 
 async def test_the_app_role_cannot_change_or_remove_rows(
-    client: httpx.AsyncClient, database: Database, admin_sql: AdminSql
+    client: httpx.AsyncClient, database: Database, admin_sql: AdminSql, seal: Seal
 ) -> None:
     await register_login_logout(client)
+    await seal()
     before = admin_sql("SELECT seq, action, row_hash FROM activity_logs ORDER BY seq")
     assert len(before) >= 3
     async with database.engine.connect() as conn:
         # Even with the super admin's cross-tenant context: no policy lets the app see a
         # row to UPDATE or DELETE, and the trigger stands behind the policies.
         await conn.execute(text("SELECT set_config('app.system', 'on', false)"))
+        # Nor does claiming to be the sealer: only its function may set the hashes.
+        await conn.execute(text("SELECT set_config('medhub.sealing', 'on', false)"))
         updated = await conn.execute(text("UPDATE activity_logs SET action = 'forged'"))
         deleted = await conn.execute(text("DELETE FROM activity_logs"))
         await conn.commit()
@@ -84,9 +88,10 @@ async def test_the_app_role_cannot_change_or_remove_rows(
     ],
 )
 async def test_even_the_superuser_is_refused_while_triggers_run(
-    client: httpx.AsyncClient, admin_sql: AdminSql, statement: str
+    client: httpx.AsyncClient, admin_sql: AdminSql, seal: Seal, statement: str
 ) -> None:
     await register_login_logout(client)
+    await seal()
     before = admin_sql("SELECT seq, action, row_hash FROM activity_logs ORDER BY seq")
     operation = statement.split(maxsplit=1)[0]
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match=f"append-only: {operation}"):
@@ -98,15 +103,17 @@ async def test_even_the_superuser_is_refused_while_triggers_run(
 
 
 async def test_a_clean_chain_verifies_with_every_row_counted(
-    client: httpx.AsyncClient, admin_sql: AdminSql, verify: Verify
+    client: httpx.AsyncClient, admin_sql: AdminSql, seal: Seal, verify: Verify
 ) -> None:
     await register_login_logout(client)
     assert {"user_registered", "login", "logout"} <= set(actions(admin_sql))
     count = len(actions(admin_sql))
+    assert await seal() == count
     report = await verify()
     assert report.ok, report
     assert report.rows_checked == count
     assert report.first_bad_seq is None
+    assert report.unsealed == 0
     assert admin_sql("SELECT last_seq FROM activity_log_chain") == [(count,)]
 
 
@@ -117,12 +124,13 @@ async def test_an_empty_log_verifies(verify: Verify) -> None:
 
 
 async def test_an_edited_row_is_named(
-    client: httpx.AsyncClient, admin_sql: AdminSql, tamper: Tamper, verify: Verify
+    client: httpx.AsyncClient, admin_sql: AdminSql, seal: Seal, tamper: Tamper, verify: Verify
 ) -> None:
     await register_login_logout(client)
-    [(row_id,)] = admin_sql("SELECT id FROM activity_logs WHERE seq = 2")
-    tamper("UPDATE activity_logs SET action = 'forged' WHERE seq = 2")
-    assert admin_sql("SELECT action FROM activity_logs WHERE seq = 2") == [("forged",)]
+    await seal()
+    [(row_id,)] = admin_sql("SELECT id FROM activity_logs WHERE chain_seq = 2")
+    tamper("UPDATE activity_logs SET action = 'forged' WHERE chain_seq = 2")
+    assert admin_sql("SELECT action FROM activity_logs WHERE chain_seq = 2") == [("forged",)]
     report = await verify()
     assert not report.ok
     assert report.first_bad_seq == 2
@@ -131,12 +139,13 @@ async def test_an_edited_row_is_named(
 
 
 async def test_an_edit_with_a_recomputed_hash_breaks_the_next_link(
-    client: httpx.AsyncClient, admin_sql: AdminSql, tamper: Tamper, verify: Verify
+    client: httpx.AsyncClient, admin_sql: AdminSql, seal: Seal, tamper: Tamper, verify: Verify
 ) -> None:
     await register_login_logout(client)
+    await seal()
     tamper(
-        'UPDATE activity_logs SET metadata = \'{"role": "admin"}\' WHERE seq = 1',
-        "UPDATE activity_logs a SET row_hash = activity_log_digest(a) WHERE seq = 1",
+        'UPDATE activity_logs SET metadata = \'{"role": "admin"}\' WHERE chain_seq = 1',
+        "UPDATE activity_logs a SET row_hash = activity_log_digest(a) WHERE chain_seq = 1",
     )
     report = await verify()
     assert not report.ok
@@ -145,41 +154,45 @@ async def test_an_edit_with_a_recomputed_hash_breaks_the_next_link(
 
 
 async def test_a_deleted_middle_row_leaves_a_named_gap(
-    client: httpx.AsyncClient, admin_sql: AdminSql, tamper: Tamper, verify: Verify
+    client: httpx.AsyncClient, admin_sql: AdminSql, seal: Seal, tamper: Tamper, verify: Verify
 ) -> None:
     await register_login_logout(client)
-    assert len(seqs(admin_sql)) >= 3
-    tamper("DELETE FROM activity_logs WHERE seq = 2")
+    await seal()
+    assert len(chain_seqs(admin_sql)) >= 3
+    tamper("DELETE FROM activity_logs WHERE chain_seq = 2")
     report = await verify()
     assert not report.ok
     assert report.first_bad_seq == 3
-    assert report.problem == "row(s) missing before seq 3"
+    assert report.problem == "row(s) missing before chain_seq 3"
     assert report.rows_checked == 2
 
 
 async def test_a_deleted_last_row_is_a_truncated_tail(
-    client: httpx.AsyncClient, admin_sql: AdminSql, tamper: Tamper, verify: Verify
+    client: httpx.AsyncClient, admin_sql: AdminSql, seal: Seal, tamper: Tamper, verify: Verify
 ) -> None:
     await register_login_logout(client)
-    last = max(seqs(admin_sql))
-    tamper("DELETE FROM activity_logs WHERE seq = %s", params=[last])
+    await seal()
+    last = max(chain_seqs(admin_sql))
+    tamper("DELETE FROM activity_logs WHERE chain_seq = %s", params=[last])
     report = await verify()
     assert not report.ok
     assert report.first_bad_seq == last
     assert report.first_bad_id is None
-    assert report.problem == f"chain tip is at seq {last}: rows missing"
+    assert report.problem == f"chain tip is at chain_seq {last}: rows missing"
 
 
 async def test_a_row_slipped_in_past_the_tip_is_named(
-    client: httpx.AsyncClient, admin_sql: AdminSql, tamper: Tamper, verify: Verify
+    client: httpx.AsyncClient, admin_sql: AdminSql, seal: Seal, tamper: Tamper, verify: Verify
 ) -> None:
     await register_login_logout(client)
-    last = max(seqs(admin_sql))
+    await seal()
+    last = max(chain_seqs(admin_sql))
     forged = uuid.uuid4()
     # A well-formed row with a correct hash, but the chain tip never heard of it.
     tamper(
-        "INSERT INTO activity_logs (id, seq, action, metadata, prev_hash, row_hash)"
-        " SELECT %(id)s, %(seq)s, 'forged', '{}', last_hash, '' FROM activity_log_chain",
+        "INSERT INTO activity_logs (id, seq, chain_seq, action, metadata, prev_hash, row_hash)"
+        " SELECT %(id)s, nextval('activity_log_seq'), %(seq)s, 'forged', '{}', last_hash, ''"
+        " FROM activity_log_chain",
         "UPDATE activity_logs a SET row_hash = activity_log_digest(a) WHERE id = %(id)s",
         params={"id": forged, "seq": last + 1},
     )
@@ -187,14 +200,15 @@ async def test_a_row_slipped_in_past_the_tip_is_named(
     assert not report.ok
     assert report.first_bad_seq == last + 1
     assert report.first_bad_id == forged
-    assert report.problem == f"row past the chain tip (seq {last})"
+    assert report.problem == f"row past the chain tip (chain_seq {last})"
 
 
 async def test_a_tip_that_disagrees_with_the_last_row_is_caught(
-    client: httpx.AsyncClient, admin_sql: AdminSql, tamper: Tamper, verify: Verify
+    client: httpx.AsyncClient, admin_sql: AdminSql, seal: Seal, tamper: Tamper, verify: Verify
 ) -> None:
     await register_login_logout(client)
-    last = max(seqs(admin_sql))
+    await seal()
+    last = max(chain_seqs(admin_sql))
     tamper("UPDATE activity_log_chain SET last_hash = repeat('0', 64)")
     report = await verify()
     assert not report.ok
@@ -203,7 +217,7 @@ async def test_a_tip_that_disagrees_with_the_last_row_is_caught(
 
 
 async def test_concurrent_audited_requests_make_a_gapless_chain(
-    client: httpx.AsyncClient, factory: Factory, admin_sql: AdminSql, verify: Verify
+    client: httpx.AsyncClient, factory: Factory, admin_sql: AdminSql, seal: Seal, verify: Verify
 ) -> None:
     accounts = [await factory.user("customer", login=False) for _ in range(20)]
 
@@ -215,7 +229,8 @@ async def test_concurrent_audited_requests_make_a_gapless_chain(
 
     statuses = await asyncio.gather(*(log_in(a.email, a.password) for a in accounts))
     assert statuses == [200] * 20
-    rows = admin_sql("SELECT seq, action, user_id FROM activity_logs ORDER BY seq")
+    await seal()
+    rows = admin_sql("SELECT chain_seq, action, user_id FROM activity_logs ORDER BY chain_seq")
     assert [seq for seq, _, _ in rows] == list(range(1, len(rows) + 1))
     logins = [user_id for _, action, user_id in rows if action == "login"]
     assert sorted(logins) == sorted(a.id for a in accounts)
@@ -225,14 +240,16 @@ async def test_concurrent_audited_requests_make_a_gapless_chain(
 
 
 async def test_verify_reads_one_snapshot_while_rows_keep_coming(
-    client: httpx.AsyncClient, database: Database, admin_sql: AdminSql
+    client: httpx.AsyncClient, database: Database, admin_sql: AdminSql, seal: Seal
 ) -> None:
     await register_login_logout(client)
-    before = len(seqs(admin_sql))
+    before = await seal()
 
     async def commit_another_row() -> None:
         async with database.unit_of_work() as other:
             audit.record(other, "committed_meanwhile")
+        # ...and the sealer chains it: the tip moves while verify walks.
+        assert await seal() == 1
 
     async with database.session() as session:
         execute = session.execute
@@ -250,8 +267,8 @@ async def test_verify_reads_one_snapshot_while_rows_keep_coming(
         report = await audit.verify_chain(session)
     assert calls >= 3
     assert report.ok, report
-    assert report.rows_checked == before
-    assert len(seqs(admin_sql)) == before + calls
+    assert (report.rows_checked, report.unsealed) == (before, 0)
+    assert len(chain_seqs(admin_sql)) == before + calls
 
 
 # --- the row shares its action's fate -------------------------------------------------------
@@ -316,7 +333,7 @@ async def test_an_error_that_persists_changes_keeps_its_audit_row(
 
 
 async def test_a_rolled_back_savepoint_drops_only_its_own_rows(
-    database: Database, admin_sql: AdminSql, verify: Verify
+    database: Database, admin_sql: AdminSql, seal: Seal, verify: Verify
 ) -> None:
     async with database.unit_of_work() as session:
         audit.record(session, "before_savepoint")
@@ -325,14 +342,15 @@ async def test_a_rolled_back_savepoint_drops_only_its_own_rows(
         await savepoint.rollback()
         async with session.begin_nested():
             audit.record(session, "inside_released_savepoint")
-        # Releasing a savepoint does not write the rows early: the chain stays unlocked.
-        assert admin_sql("SELECT last_seq FROM activity_log_chain") == [(0,)]
+        # Releasing a savepoint does not write the rows early.
+        assert admin_sql("SELECT count(*) FROM activity_logs") == [(0,)]
         audit.record(session, "after_savepoints")
     assert actions(admin_sql) == [
         "before_savepoint",
         "inside_released_savepoint",
         "after_savepoints",
     ]
+    assert await seal() == 3
     assert (await verify()).ok
 
 

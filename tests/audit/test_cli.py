@@ -1,4 +1,4 @@
-"""`medhub audit verify`: its verdict and exit code, against this test's database."""
+"""`medhub audit verify` and `seal`: verdicts and exit codes, against this test's database."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from medhub.audit.cli import BROKEN, INTACT, UNCHECKED, audit_app, run_verify
+from medhub.audit import service as audit
+from medhub.audit.cli import BROKEN, INTACT, UNCHECKED, audit_app, run_seal, run_verify
 from medhub.config import Settings, get_settings
-from tests.audit.conftest import Tamper
+from medhub.kit.db import Database
+from tests.audit.conftest import Seal, Tamper
 from tests.audit.test_audit_trail import register_login_logout
 from tests.conftest import DatabaseUrls
 
@@ -36,39 +38,73 @@ async def test_an_intact_chain_exits_0_with_the_row_count(
     await register_login_logout(client)
     [(count,)] = admin_sql("SELECT count(*) FROM activity_logs")
     assert count >= 3
+    assert await asyncio.to_thread(run_seal, settings) == INTACT
+    assert capsys.readouterr().out.strip() == f"audit rows sealed: {count}"
     assert await asyncio.to_thread(run_verify, settings) == INTACT
-    assert capsys.readouterr().out.strip() == f"audit chain intact: {count} rows"
+    assert capsys.readouterr().out.strip() == f"audit chain intact: {count} rows; 0 unsealed"
 
 
-async def test_a_broken_chain_exits_1_naming_the_row(
+async def test_unsealed_rows_are_counted_with_the_oldest_ones_age(
+    *,
     client: httpx.AsyncClient,
     settings: Settings,
-    admin_sql: Callable[..., list[tuple[Any, ...]]],
+    database: Database,
+    seal: Seal,
     tamper: Tamper,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     await register_login_logout(client)
-    [(row_id,)] = admin_sql("SELECT id FROM activity_logs WHERE seq = 2")
-    tamper("UPDATE activity_logs SET action = 'forged' WHERE seq = 2")
+    sealed = await seal()
+    for n in range(2):
+        async with database.unit_of_work() as session:
+            audit.record(session, "waiting", metadata={"n": n})
+    # Backdated (no hash covers an unsealed row yet), as if the sealer had been down.
+    tamper(
+        "UPDATE activity_logs SET created_at = now() - interval '90 minutes'"
+        " WHERE chain_seq IS NULL AND metadata->>'n' = '0'"
+    )
+    assert await asyncio.to_thread(run_verify, settings) == INTACT
+    assert capsys.readouterr().out.strip() == (
+        f"audit chain intact: {sealed} rows; 2 unsealed (oldest 90 min old)"
+    )
+
+
+async def test_a_broken_chain_exits_1_naming_the_row(
+    *,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    admin_sql: Callable[..., list[tuple[Any, ...]]],
+    seal: Seal,
+    tamper: Tamper,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await register_login_logout(client)
+    await seal()
+    [(row_id,)] = admin_sql("SELECT id FROM activity_logs WHERE chain_seq = 2")
+    tamper("UPDATE activity_logs SET action = 'forged' WHERE chain_seq = 2")
     assert await asyncio.to_thread(run_verify, settings) == BROKEN
     assert capsys.readouterr().out.strip() == (
-        f"audit chain BROKEN at seq 2 (row {row_id}): content does not match its hash"
+        f"audit chain BROKEN at chain_seq 2 (row {row_id}): content does not match its hash"
     )
 
 
 async def test_a_truncated_tail_names_the_missing_row(
+    *,
     client: httpx.AsyncClient,
     settings: Settings,
     admin_sql: Callable[..., list[tuple[Any, ...]]],
+    seal: Seal,
     tamper: Tamper,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     await register_login_logout(client)
-    [(last,)] = admin_sql("SELECT max(seq) FROM activity_logs")
-    tamper("DELETE FROM activity_logs WHERE seq = %s", params=[last])
+    await seal()
+    [(last,)] = admin_sql("SELECT max(chain_seq) FROM activity_logs")
+    tamper("DELETE FROM activity_logs WHERE chain_seq = %s", params=[last])
     assert await asyncio.to_thread(run_verify, settings) == BROKEN
     assert capsys.readouterr().out.strip() == (
-        f"audit chain BROKEN at seq {last} (row missing): chain tip is at seq {last}: rows missing"
+        f"audit chain BROKEN at chain_seq {last} (row missing):"
+        f" chain tip is at chain_seq {last}: rows missing"
     )
 
 
@@ -107,4 +143,5 @@ async def test_the_verify_command_reads_the_environment(
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
-    assert f"audit chain intact: {count} rows" in result.output
+    # Nothing sealed yet (no worker runs in tests): every row waits, none is judged.
+    assert f"audit chain intact: 0 rows; {count} unsealed (oldest " in result.output

@@ -20,6 +20,7 @@ from fastapi import APIRouter, FastAPI
 
 from medhub.app import create_app
 from medhub.config import Settings
+from tests.assertions import assert_error, detail_fields  # noqa: F401 - re-exported
 from tests.factories import mail_to, text_body
 
 AdminSql = Callable[..., list[tuple[Any, ...]]]
@@ -126,26 +127,6 @@ async def refresh(client: httpx.AsyncClient, token: str) -> httpx.Response:
 
 async def me(client: httpx.AsyncClient, headers: dict[str, str] | None = None) -> httpx.Response:
     return await client.get(f"{API}/users/me", headers=headers or {})
-
-
-def assert_error(
-    response: httpx.Response, status: int, code: str, field: str | None = None
-) -> dict[str, Any]:
-    """The error envelope, with `field` among its details when given."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False
-    assert body["error"]["code"] == code, body
-    assert isinstance(body["error"]["message"], str)
-    assert body["error"]["message"]
-    if field is not None:
-        assert field in {detail["field"] for detail in body["error"]["details"]}, body
-    error: dict[str, Any] = body["error"]
-    return error
-
-
-def detail_fields(response: httpx.Response) -> set[str | None]:
-    return {detail["field"] for detail in response.json()["error"]["details"]}
 
 
 # --- tokens -------------------------------------------------------------------------------------

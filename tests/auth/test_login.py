@@ -25,6 +25,7 @@ from tests.auth.helpers import (
     scalar,
     serve,
 )
+from tests.conftest import PRODUCTION_HASHING
 from tests.factories import Factory
 
 WRONG = "Wrong-Password-99!"
@@ -178,7 +179,9 @@ async def test_unknown_email_costs_about_what_a_wrong_password_costs(
     make_settings: MakeSettings,
 ) -> None:
     """Behavioural check: both paths hash, so neither answers much faster (no enumeration)."""
-    async with serve(make_settings(LOGIN_MAX_FAILURES=100)) as served:
+    # At production cost, as deployed: the hash must be what dominates both answers.
+    settings = make_settings(LOGIN_MAX_FAILURES=100, **PRODUCTION_HASHING)
+    async with serve(settings) as served:
         factory = Factory(served.app, served.client)
         account = await factory.user(login=False)
 

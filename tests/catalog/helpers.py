@@ -25,22 +25,6 @@ def data(response: httpx.Response, status: int = 200) -> Any:
     return body["data"]
 
 
-def error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
-    """The error object of an error envelope, after checking its status (and code)."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False, body
-    if code is not None:
-        assert body["error"]["code"] == code, body
-    result: dict[str, Any] = body["error"]
-    return result
-
-
-def error_fields(response: httpx.Response, status: int = 400) -> set[str | None]:
-    details = error(response, status)["details"] or []
-    return {detail["field"] for detail in details}
-
-
 def today() -> date:
     """The date the catalog's tasks go by (UTC)."""
     return datetime.now(UTC).date()

@@ -11,8 +11,9 @@ import pytest
 
 from medhub.config import Settings
 from tests import commerce
+from tests.assertions import assert_error
 from tests.auth.helpers import serve
-from tests.catalog.helpers import PRODUCTS, data, error, error_fields, fetch, listing
+from tests.catalog.helpers import PRODUCTS, data, fetch, listing
 from tests.factories import Factory
 
 
@@ -179,7 +180,7 @@ async def test_price_range(client: httpx.AsyncClient, factory: Factory) -> None:
 async def test_bad_list_parameters_are_a_400_naming_them(
     client: httpx.AsyncClient, params: dict[str, str], field: str
 ) -> None:
-    assert error_fields(await client.get(PRODUCTS, params=params)) == {field}
+    assert_error(await client.get(PRODUCTS, params=params), 400, fields={field})
 
 
 async def test_pages_and_totals(client: httpx.AsyncClient, factory: Factory) -> None:
@@ -245,8 +246,8 @@ async def test_buyers_may_not_ask_for_inactive_products(
         response = await client.get(
             PRODUCTS, params={"include_inactive": "true"}, headers=account.headers
         )
-        error(response, 403, "AUTHORIZATION_ERROR")
-    error(await client.get(PRODUCTS, params={"include_inactive": "true"}), 403)
+        assert_error(response, 403, "AUTHORIZATION_ERROR")
+    assert_error(await client.get(PRODUCTS, params={"include_inactive": "true"}), 403)
 
 
 # What each visitor sees

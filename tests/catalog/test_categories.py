@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from tests import commerce
-from tests.catalog.helpers import CATEGORIES, PRODUCTS, data, error, error_fields
+from tests.assertions import assert_error
+from tests.catalog.helpers import CATEGORIES, PRODUCTS, data
 from tests.factories import Factory
 
 SEEDED = ["antibiotics", "cardiovascular", "diabetes", "oncology"]
@@ -70,7 +71,7 @@ async def test_bad_categories_are_a_400_naming_the_field(
 ) -> None:
     operator = await factory.user("super_admin")
     response = await client.post(CATEGORIES, json=body, headers=operator.headers)
-    assert error_fields(response) == {field}
+    assert_error(response, 400, fields={field})
     assert slugs(await client.get(CATEGORIES)) == SEEDED
 
 
@@ -79,7 +80,7 @@ async def test_a_taken_slug_is_a_conflict(client: httpx.AsyncClient, factory: Fa
     response = await client.post(
         CATEGORIES, json={"slug": "oncology", "name": "Again"}, headers=operator.headers
     )
-    body = error(response, 409, "CONFLICT")
+    body = assert_error(response, 409, "CONFLICT")
     assert [d["field"] for d in body["details"]] == ["slug"]
     oncology = [c for c in data(await client.get(CATEGORIES)) if c["slug"] == "oncology"]
     assert [c["name"] for c in oncology] == ["Oncology"]
@@ -92,10 +93,10 @@ async def test_only_super_admins_add_categories(
     customer = await factory.user("customer")
     body = {"slug": "dermatology", "name": "Dermatology"}
 
-    error(await client.post(CATEGORIES, json=body), 401, "AUTHENTICATION_ERROR")
+    assert_error(await client.post(CATEGORIES, json=body), 401, "AUTHENTICATION_ERROR")
     for account in (supplier.admin, supplier.sales, customer):
         response = await client.post(CATEGORIES, json=body, headers=account.headers)
-        error(response, 403, "AUTHORIZATION_ERROR")
+        assert_error(response, 403, "AUTHORIZATION_ERROR")
     assert "dermatology" not in slugs(await client.get(CATEGORIES))
 
 
@@ -146,7 +147,7 @@ async def test_a_super_admin_renames_and_retires_a_category(
         },
         headers=supplier.admin.headers,
     )
-    assert error_fields(response) == {"category"}
+    assert_error(response, 400, fields={"category"})
     assert data(await client.get(f"{PRODUCTS}/{existing['id']}"))["category"] == "oncology"
 
 
@@ -164,7 +165,7 @@ async def test_bad_category_changes_are_a_400_naming_the_field(
 ) -> None:
     operator = await factory.user("super_admin")
     response = await client.put(f"{CATEGORIES}/diabetes", json=body, headers=operator.headers)
-    assert error_fields(response) == {field}
+    assert_error(response, 400, fields={field})
     diabetes = next(c for c in data(await client.get(CATEGORIES)) if c["slug"] == "diabetes")
     assert diabetes["name"] == "Diabetes"
 
@@ -176,7 +177,7 @@ async def test_changing_an_unknown_category_is_a_404(
     response = await client.put(
         f"{CATEGORIES}/astrology", json={"name": "Stars"}, headers=operator.headers
     )
-    error(response, 404, "NOT_FOUND")
+    assert_error(response, 404, "NOT_FOUND")
 
 
 async def test_only_super_admins_change_categories(
@@ -187,9 +188,9 @@ async def test_only_super_admins_change_categories(
     url = f"{CATEGORIES}/diabetes"
     change = {"is_active": False}
 
-    error(await client.put(url, json=change), 401, "AUTHENTICATION_ERROR")
+    assert_error(await client.put(url, json=change), 401, "AUTHENTICATION_ERROR")
     for account in (supplier.admin, supplier.sales, customer):
-        error(await client.put(url, json=change, headers=account.headers), 403)
+        assert_error(await client.put(url, json=change, headers=account.headers), 403)
     assert "diabetes" in slugs(await client.get(CATEGORIES))
 
 
@@ -198,6 +199,6 @@ async def test_only_super_admins_list_retired_categories(
 ) -> None:
     supplier = await commerce.supplier(factory)
     params = {"include_inactive": "true"}
-    error(await client.get(CATEGORIES, params=params), 403, "AUTHORIZATION_ERROR")
+    assert_error(await client.get(CATEGORIES, params=params), 403, "AUTHORIZATION_ERROR")
     response = await client.get(CATEGORIES, params=params, headers=supplier.admin.headers)
-    error(response, 403, "AUTHORIZATION_ERROR")
+    assert_error(response, 403, "AUTHORIZATION_ERROR")

@@ -17,6 +17,7 @@ from medhub.catalog.tasks import certificate_expiry_notices
 from medhub.kit.db import Database
 from medhub.kit.jobs import defer
 from tests import commerce
+from tests.assertions import assert_error
 from tests.catalog.helpers import (
     PRODUCTS,
     UNKNOWN,
@@ -24,8 +25,6 @@ from tests.catalog.helpers import (
     add_certification,
     certification_body,
     data,
-    error,
-    error_fields,
     fetch,
     in_days,
     stock_notifications,
@@ -88,7 +87,7 @@ async def test_bad_certifications_are_a_400_naming_the_field(
     response = await client.post(
         url(product["id"]), json=certification_body(**override), headers=supplier.admin.headers
     )
-    assert error_fields(response) == {field}
+    assert_error(response, 400, fields={field})
     assert await certification_ids(client, product["id"]) == []
 
 
@@ -98,7 +97,7 @@ async def test_a_missing_date_is_named(client: httpx.AsyncClient, factory: Facto
     body = certification_body()
     del body["issue_date"]
     response = await client.post(url(product["id"]), json=body, headers=supplier.admin.headers)
-    assert error_fields(response) == {"issue_date"}
+    assert_error(response, 400, fields={"issue_date"})
 
 
 async def test_only_the_products_admins_certify_it(
@@ -110,12 +109,12 @@ async def test_only_the_products_admins_certify_it(
     product = await commerce.product(client, supplier.admin)
     body = certification_body()
 
-    error(await client.post(url(product["id"]), json=body), 401, "AUTHENTICATION_ERROR")
+    assert_error(await client.post(url(product["id"]), json=body), 401, "AUTHENTICATION_ERROR")
     for account in (customer, supplier.sales, other.admin):
         response = await client.post(url(product["id"]), json=body, headers=account.headers)
-        error(response, 403, "AUTHORIZATION_ERROR")
+        assert_error(response, 403, "AUTHORIZATION_ERROR")
     response = await client.post(url(str(UNKNOWN)), json=body, headers=supplier.admin.headers)
-    error(response, 404, "NOT_FOUND")
+    assert_error(response, 404, "NOT_FOUND")
     assert await certification_ids(client, product["id"]) == []
 
 
@@ -156,11 +155,11 @@ async def test_a_withdrawn_products_certifications_are_for_its_staff(
 
     for account in (None, customer, other.admin):
         headers = account.headers if account else {}
-        error(await client.get(url(product["id"]), headers=headers), 404, "NOT_FOUND")
+        assert_error(await client.get(url(product["id"]), headers=headers), 404, "NOT_FOUND")
     for account in (supplier.admin, supplier.sales):
         listed = data(await client.get(url(product["id"]), headers=account.headers))
         assert [c["id"] for c in listed] == [certification["id"]]
-    error(await client.get(url(str(UNKNOWN))), 404, "NOT_FOUND")
+    assert_error(await client.get(url(str(UNKNOWN))), 404, "NOT_FOUND")
 
 
 # PUT
@@ -213,7 +212,7 @@ async def test_bad_certification_changes_are_a_400_naming_the_field(
         url(product["id"], certification["id"]), json=body, headers=supplier.admin.headers
     )
 
-    assert error_fields(response) == {field}
+    assert_error(response, 400, fields={field})
     [stored] = data(await client.get(url(product["id"])))
     assert stored == certification
 
@@ -230,11 +229,11 @@ async def test_a_certification_is_changed_through_its_own_product_only(
     change = {"certificate_number": "HACKED"}
     target = url(product["id"], certification["id"])
 
-    error(await client.put(target, json=change), 401, "AUTHENTICATION_ERROR")
+    assert_error(await client.put(target, json=change), 401, "AUTHENTICATION_ERROR")
     for account in (customer, supplier.sales, other.admin):
-        error(await client.put(target, json=change, headers=account.headers), 403)
+        assert_error(await client.put(target, json=change, headers=account.headers), 403)
     for wrong in (url(sibling["id"], certification["id"]), url(product["id"], UNKNOWN)):
-        error(await client.put(wrong, json=change, headers=supplier.admin.headers), 404)
+        assert_error(await client.put(wrong, json=change, headers=supplier.admin.headers), 404)
     [stored] = data(await client.get(url(product["id"])))
     assert stored["certificate_number"] == certification["certificate_number"]
 
@@ -255,7 +254,7 @@ async def test_an_admin_removes_a_certification(
 
     assert data(response) is None
     assert await certification_ids(client, product["id"]) == [kept["id"]]
-    error(await client.delete(target, headers=supplier.admin.headers), 404, "NOT_FOUND")
+    assert_error(await client.delete(target, headers=supplier.admin.headers), 404, "NOT_FOUND")
     audit = admin_sql(
         "SELECT metadata->>'certification_id' FROM activity_logs"
         " WHERE action = 'certification_deleted' AND entity_id = %s",
@@ -275,11 +274,11 @@ async def test_only_the_products_admins_remove_its_certifications(
     certification = await add_certification(client, supplier.admin, product["id"])
     target = url(product["id"], certification["id"])
 
-    error(await client.delete(target), 401, "AUTHENTICATION_ERROR")
+    assert_error(await client.delete(target), 401, "AUTHENTICATION_ERROR")
     for account in (customer, supplier.sales, other.admin):
-        error(await client.delete(target, headers=account.headers), 403)
+        assert_error(await client.delete(target, headers=account.headers), 403)
     wrong = url(sibling["id"], certification["id"])
-    error(await client.delete(wrong, headers=supplier.admin.headers), 404, "NOT_FOUND")
+    assert_error(await client.delete(wrong, headers=supplier.admin.headers), 404, "NOT_FOUND")
     assert await certification_ids(client, product["id"]) == [certification["id"]]
 
 

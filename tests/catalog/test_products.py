@@ -11,13 +11,12 @@ import httpx
 import pytest
 
 from tests import commerce
+from tests.assertions import assert_error
 from tests.catalog.helpers import (
     PRODUCTS,
     UNKNOWN,
     AdminSql,
     data,
-    error,
-    error_fields,
     fetch,
     listing,
 )
@@ -92,7 +91,7 @@ async def test_an_admin_naming_another_supplier_is_refused_and_nothing_is_create
             json=product_body(supplier_id=str(named)),
             headers=supplier.admin.headers,
         )
-        assert error_fields(response) == {"supplier_id"}
+        assert_error(response, 400, fields={"supplier_id"})
         assert response.json()["error"]["message"] == (
             "You add products to your own supplier's catalog only"
         )
@@ -119,7 +118,7 @@ async def test_a_super_admin_adds_a_product_for_the_supplier_they_name(
     unnamed = await client.post(
         PRODUCTS, json=product_body(manufacturer_code="AML-010"), headers=operator.headers
     )
-    error(unnamed, 403, "AUTHORIZATION_ERROR")
+    assert_error(unnamed, 403, "AUTHORIZATION_ERROR")
 
     hospital = await factory.organization("hospital")
     not_a_supplier = await client.post(
@@ -127,7 +126,7 @@ async def test_a_super_admin_adds_a_product_for_the_supplier_they_name(
         json=product_body(manufacturer_code="AML-011", supplier_id=str(hospital.id)),
         headers=operator.headers,
     )
-    assert error_fields(not_a_supplier) == {"supplier_id"}
+    assert_error(not_a_supplier, 400, fields={"supplier_id"})
 
 
 @pytest.mark.parametrize(
@@ -153,7 +152,7 @@ async def test_bad_product_input_is_a_400_naming_the_field(
     response = await client.post(
         PRODUCTS, json=product_body(**override), headers=supplier.admin.headers
     )
-    assert error_fields(response) == {field}
+    assert_error(response, 400, fields={field})
     assert (await listing(client, supplier_id=str(supplier.id)))["products"] == []
 
 
@@ -162,7 +161,7 @@ async def test_a_missing_field_is_named(client: httpx.AsyncClient, factory: Fact
     body = product_body()
     del body["indication"]
     response = await client.post(PRODUCTS, json=body, headers=supplier.admin.headers)
-    assert error_fields(response) == {"indication"}
+    assert_error(response, 400, fields={"indication"})
 
 
 async def test_a_manufacturer_code_is_unique_whatever_its_case(
@@ -176,7 +175,7 @@ async def test_a_manufacturer_code_is_unique_whatever_its_case(
         response = await client.post(
             PRODUCTS, json=product_body(manufacturer_code=code), headers=admin.headers
         )
-        body = error(response, 409, "CONFLICT")
+        body = assert_error(response, 409, "CONFLICT")
         assert [d["field"] for d in body["details"]] == ["manufacturer_code"]
     assert (await listing(client, supplier_id=str(other.id)))["pagination"]["total"] == 0
 
@@ -186,10 +185,10 @@ async def test_only_admins_add_products(client: httpx.AsyncClient, factory: Fact
     customer = await factory.user("customer")
     distributor = await factory.user("distributor", organization_id=supplier.id)
 
-    error(await client.post(PRODUCTS, json=product_body()), 401, "AUTHENTICATION_ERROR")
+    assert_error(await client.post(PRODUCTS, json=product_body()), 401, "AUTHENTICATION_ERROR")
     for account in (customer, supplier.sales, distributor):
         response = await client.post(PRODUCTS, json=product_body(), headers=account.headers)
-        error(response, 403, "AUTHORIZATION_ERROR")
+        assert_error(response, 403, "AUTHORIZATION_ERROR")
     assert (await listing(client, supplier_id=str(supplier.id)))["products"] == []
 
 
@@ -200,7 +199,7 @@ async def test_an_admin_of_a_non_supplier_may_not_add_products(
     hospital = await factory.organization("hospital")
     admin = await factory.user("admin", organization_id=hospital.id)
     response = await client.post(PRODUCTS, json=product_body(), headers=admin.headers)
-    error(response, 403, "AUTHORIZATION_ERROR")
+    assert_error(response, 403, "AUTHORIZATION_ERROR")
 
 
 # GET /products/{id}
@@ -220,8 +219,8 @@ async def test_anyone_reads_an_active_product(client: httpx.AsyncClient, factory
 
 
 async def test_unknown_or_malformed_ids(client: httpx.AsyncClient) -> None:
-    error(await client.get(f"{PRODUCTS}/{UNKNOWN}"), 404, "NOT_FOUND")
-    assert error_fields(await client.get(f"{PRODUCTS}/not-a-uuid")) == {"product_id"}
+    assert_error(await client.get(f"{PRODUCTS}/{UNKNOWN}"), 404, "NOT_FOUND")
+    assert_error(await client.get(f"{PRODUCTS}/not-a-uuid"), 400, fields={"product_id"})
 
 
 async def test_a_withdrawn_product_is_seen_by_its_suppliers_staff_only(
@@ -236,7 +235,9 @@ async def test_a_withdrawn_product_is_seen_by_its_suppliers_staff_only(
     assert product["is_active"] is False
     for account in (None, customer, other.admin):
         headers = account.headers if account else {}
-        error(await client.get(f"{PRODUCTS}/{product['id']}", headers=headers), 404, "NOT_FOUND")
+        assert_error(
+            await client.get(f"{PRODUCTS}/{product['id']}", headers=headers), 404, "NOT_FOUND"
+        )
     for account in (supplier.admin, supplier.sales, operator):
         assert (await fetch(client, product["id"], account))["is_active"] is False
 
@@ -298,7 +299,7 @@ async def test_bad_updates_are_a_400_naming_the_field(
     response = await client.put(
         f"{PRODUCTS}/{product['id']}", json=body, headers=supplier.admin.headers
     )
-    assert error_fields(response) == {field}
+    assert_error(response, 400, fields={field})
     stored = await fetch(client, product["id"])
     assert (stored["price"], stored["category"], stored["stock_quantity"]) == (
         125.5,
@@ -320,7 +321,7 @@ async def test_an_update_to_a_taken_code_is_a_conflict_and_changes_nothing(
         headers=supplier.admin.headers,
     )
 
-    body = error(response, 409, "CONFLICT")
+    body = assert_error(response, 409, "CONFLICT")
     assert [d["field"] for d in body["details"]] == ["manufacturer_code"]
     stored = await fetch(client, product["id"])
     assert (stored["manufacturer_code"], stored["name"]) == ("MINE-1", "Cardiomax 50mg")
@@ -336,11 +337,11 @@ async def test_only_the_products_admins_change_it(
     url = f"{PRODUCTS}/{product['id']}"
     change = {"price": "1.00"}
 
-    error(await client.put(url, json=change), 401, "AUTHENTICATION_ERROR")
+    assert_error(await client.put(url, json=change), 401, "AUTHENTICATION_ERROR")
     for account in (customer, supplier.sales, other.admin):
-        error(await client.put(url, json=change, headers=account.headers), 403)
+        assert_error(await client.put(url, json=change, headers=account.headers), 403)
     unknown = await client.put(f"{PRODUCTS}/{UNKNOWN}", json=change, headers=supplier.admin.headers)
-    error(unknown, 404, "NOT_FOUND")
+    assert_error(unknown, 404, "NOT_FOUND")
     assert (await fetch(client, product["id"]))["price"] == 125.5
 
 
@@ -360,7 +361,7 @@ async def test_withdrawing_a_product_takes_it_out_of_the_catalog(
 
     assert withdrawn["id"] == product["id"]
     assert withdrawn["is_active"] is False
-    error(await client.get(f"{PRODUCTS}/{product['id']}"), 404, "NOT_FOUND")
+    assert_error(await client.get(f"{PRODUCTS}/{product['id']}"), 404, "NOT_FOUND")
     names = [p["id"] for p in (await listing(client, supplier_id=str(supplier.id)))["products"]]
     assert names == [kept["id"]]
     # Soft delete: the row stays, for the orders that have it and for its staff.
@@ -373,7 +374,7 @@ async def test_withdrawing_twice_is_a_conflict(client: httpx.AsyncClient, factor
     url = f"{PRODUCTS}/{product['id']}"
     data(await client.delete(url, headers=supplier.admin.headers))
 
-    error(await client.delete(url, headers=supplier.admin.headers), 409, "CONFLICT")
+    assert_error(await client.delete(url, headers=supplier.admin.headers), 409, "CONFLICT")
 
 
 async def test_a_withdrawn_product_comes_back_when_reactivated(
@@ -400,13 +401,13 @@ async def test_only_the_products_admins_withdraw_it(
     hidden = await commerce.product(client, supplier.admin, is_active=False)
     url = f"{PRODUCTS}/{product['id']}"
 
-    error(await client.delete(url), 401, "AUTHENTICATION_ERROR")
+    assert_error(await client.delete(url), 401, "AUTHENTICATION_ERROR")
     for account in (customer, supplier.sales, other.admin):
-        error(await client.delete(url, headers=account.headers), 403, "AUTHORIZATION_ERROR")
+        assert_error(await client.delete(url, headers=account.headers), 403, "AUTHORIZATION_ERROR")
     # Another supplier's admin is not told that a withdrawn product exists.
     hidden_url = f"{PRODUCTS}/{hidden['id']}"
-    error(await client.delete(hidden_url, headers=other.admin.headers), 404, "NOT_FOUND")
-    error(
+    assert_error(await client.delete(hidden_url, headers=other.admin.headers), 404, "NOT_FOUND")
+    assert_error(
         await client.delete(f"{PRODUCTS}/{UNKNOWN}", headers=supplier.admin.headers),
         404,
         "NOT_FOUND",

@@ -12,14 +12,13 @@ import pytest
 from fastapi import FastAPI
 
 from tests import commerce
+from tests.assertions import assert_error
 from tests.catalog.helpers import (
     PRODUCTS,
     UNKNOWN,
     AdminSql,
     adjust,
     data,
-    error,
-    error_fields,
     fetch,
     stock_notifications,
 )
@@ -100,7 +99,7 @@ async def test_bad_adjustments_are_a_400_naming_the_field(
     response = await client.post(
         f"{PRODUCTS}/{product['id']}/stock-adjustments", json=body, headers=supplier.admin.headers
     )
-    assert error_fields(response) == {field}
+    assert_error(response, 400, fields={field})
     assert (await fetch(client, product["id"]))["stock_quantity"] == 10
 
 
@@ -114,10 +113,10 @@ async def test_only_the_products_admins_adjust_its_stock(
     target = f"{PRODUCTS}/{product['id']}/stock-adjustments"
     body = {"quantity": 5, "reason": "Delivery"}
 
-    error(await client.post(target, json=body), 401, "AUTHENTICATION_ERROR")
+    assert_error(await client.post(target, json=body), 401, "AUTHENTICATION_ERROR")
     for account in (customer, supplier.sales, other.admin):
-        error(await client.post(target, json=body, headers=account.headers), 403)
-    error(await adjust(client, supplier.admin, str(UNKNOWN), 5), 404, "NOT_FOUND")
+        assert_error(await client.post(target, json=body, headers=account.headers), 403)
+    assert_error(await adjust(client, supplier.admin, str(UNKNOWN), 5), 404, "NOT_FOUND")
     assert (await fetch(client, product["id"]))["stock_quantity"] == 10
     assert (await movements(client, supplier.admin, product["id"]))["pagination"]["total"] == 1
 
@@ -132,7 +131,7 @@ async def test_stock_cannot_drop_below_what_orders_reserved(
 
     refused = await adjust(client, supplier.admin, product["id"], -3, "Breakage")
 
-    body = error(refused, 409, "STOCK_BELOW_RESERVED")
+    body = assert_error(refused, 409, "STOCK_BELOW_RESERVED")
     assert [d["field"] for d in body["details"]] == ["quantity"]
     unchanged = await fetch(client, product["id"], supplier.admin)
     assert (unchanged["stock_quantity"], unchanged["reserved_quantity"]) == (10, 8)
@@ -148,7 +147,9 @@ async def test_stock_never_goes_negative(client: httpx.AsyncClient, factory: Fac
     supplier = await commerce.supplier(factory)
     product = await commerce.product(client, supplier.admin, stock_quantity=4)
 
-    error(await adjust(client, supplier.admin, product["id"], -5), 409, "STOCK_BELOW_RESERVED")
+    assert_error(
+        await adjust(client, supplier.admin, product["id"], -5), 409, "STOCK_BELOW_RESERVED"
+    )
 
     assert (await fetch(client, product["id"]))["stock_quantity"] == 4
 
@@ -232,14 +233,14 @@ async def test_only_the_products_admins_read_its_movements(
     product = await commerce.product(client, supplier.admin, stock_quantity=20)
     hidden = await commerce.product(client, supplier.admin, is_active=False)
 
-    error(await client.get(movements_url(product["id"])), 401, "AUTHENTICATION_ERROR")
+    assert_error(await client.get(movements_url(product["id"])), 401, "AUTHENTICATION_ERROR")
     for account in (customer, supplier.sales, other.admin):
         response = await client.get(movements_url(product["id"]), headers=account.headers)
-        error(response, 403, "AUTHORIZATION_ERROR")
+        assert_error(response, 403, "AUTHORIZATION_ERROR")
     response = await client.get(movements_url(hidden["id"]), headers=other.admin.headers)
-    error(response, 404, "NOT_FOUND")
+    assert_error(response, 404, "NOT_FOUND")
     response = await client.get(movements_url(str(UNKNOWN)), headers=supplier.admin.headers)
-    error(response, 404, "NOT_FOUND")
+    assert_error(response, 404, "NOT_FOUND")
     # Their own withdrawn product's log stays readable for the supplier's admins.
     logged = (await movements(client, supplier.admin, hidden["id"]))["movements"]
     assert [(m["kind"], m["quantity"]) for m in logged] == [("adjustment", 1000)]

@@ -7,7 +7,6 @@ import hashlib
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +16,7 @@ from medhub.documents import service
 from medhub.kit.db import Database
 from medhub.kit.storage import LocalStorage, storage_from_settings
 from tests import commerce
+from tests.assertions import assert_error
 from tests.documents import samples
 from tests.documents.helpers import (
     URL,
@@ -52,13 +52,6 @@ def files_root(settings: Settings) -> Path:
 
 def stored_files(settings: Settings) -> list[Path]:
     return sorted(p for p in settings.data_dir.rglob("*") if p.is_file() and "files" in p.parts)
-
-
-def error(response: httpx.Response) -> dict[str, Any]:
-    body: dict[str, Any] = response.json()
-    assert body["success"] is False
-    result: dict[str, Any] = body["error"]
-    return result
 
 
 # --- the round trip -----------------------------------------------------------------------
@@ -239,9 +232,7 @@ async def test_a_file_over_the_limit_is_413_and_nothing_is_stored(
             file_name="fits.csv",
         )
 
-    assert too_big.status_code == 413, too_big.text
-    assert error(too_big)["code"] == "PAYLOAD_TOO_LARGE"
-    assert "4096 bytes" in error(too_big)["message"]
+    assert "4096 bytes" in assert_error(too_big, 413, "PAYLOAD_TOO_LARGE")["message"]
     assert exactly.status_code == 201, exactly.text
     names = admin_sql("SELECT file_name FROM documents")
     assert names == [("fits.csv",)]
@@ -262,10 +253,9 @@ async def test_a_disguised_executable_is_415_and_nothing_is_stored(
         content_type="application/pdf",
     )
 
-    assert response.status_code == 415, response.text
-    assert error(response)["code"] == "UNSUPPORTED_MEDIA_TYPE"
-    assert "Windows executable" in error(response)["message"]
-    assert "PDF, PNG, JPEG, DOCX, XLSX or CSV" in error(response)["message"]
+    message = assert_error(response, 415, "UNSUPPORTED_MEDIA_TYPE")["message"]
+    assert "Windows executable" in message
+    assert "PDF, PNG, JPEG, DOCX, XLSX or CSV" in message
     assert admin_sql("SELECT count(*) FROM documents") == [(0,)]
     assert stored_files(settings) == []
 
@@ -361,9 +351,8 @@ async def test_an_empty_file_is_400(client: httpx.AsyncClient, catalog: Catalog)
         content=b"",
     )
 
-    assert response.status_code == 400, response.text
-    assert error(response)["code"] == "VALIDATION_ERROR"
-    assert error(response)["details"] == [{"field": "file", "message": "must not be empty"}]
+    error = assert_error(response, 400, "VALIDATION_ERROR")
+    assert error["details"] == [{"field": "file", "message": "must not be empty"}]
 
 
 @pytest.mark.parametrize(
@@ -393,9 +382,7 @@ async def test_bad_form_fields_are_400_with_details(
         headers=catalog.supplier.admin.headers,
     )
 
-    assert response.status_code == 400, response.text
-    assert error(response)["code"] == "VALIDATION_ERROR"
-    assert [d["field"] for d in error(response)["details"]] == [field]
+    assert_error(response, 400, "VALIDATION_ERROR", fields={field})
 
 
 async def test_a_missing_file_is_400(client: httpx.AsyncClient, catalog: Catalog) -> None:
@@ -405,8 +392,7 @@ async def test_a_missing_file_is_400(client: httpx.AsyncClient, catalog: Catalog
         headers=catalog.supplier.admin.headers,
     )
 
-    assert response.status_code == 400, response.text
-    assert [d["field"] for d in error(response)["details"]] == ["file"]
+    assert_error(response, 400, fields={"file"})
 
 
 async def test_anonymous_upload_is_401(client: httpx.AsyncClient, catalog: Catalog) -> None:
@@ -419,8 +405,7 @@ async def test_anonymous_upload_is_401(client: httpx.AsyncClient, catalog: Catal
         content=samples.pdf(),
     )
 
-    assert response.status_code == 401
-    assert error(response)["code"] == "AUTHENTICATION_ERROR"
+    assert_error(response, 401, "AUTHENTICATION_ERROR")
 
 
 @pytest.mark.parametrize("role", ["customer", "distributor", "pharmacist", "sales"])
@@ -445,8 +430,7 @@ async def test_only_the_suppliers_admins_upload_to_a_product(
         content=samples.pdf(),
     )
 
-    assert response.status_code == 403, response.text
-    assert error(response)["code"] == "AUTHORIZATION_ERROR"
+    assert_error(response, 403, "AUTHORIZATION_ERROR")
     assert stored_files(settings) == []
 
 
@@ -589,10 +573,9 @@ async def test_listing_needs_an_entity_except_for_super_admins(
     )
     everything = await client.get(URL, headers=root.headers)
 
-    assert anonymous.status_code == 400
-    assert [d["field"] for d in error(anonymous)["details"]] == ["entity_type", "entity_id"]
-    assert half.status_code == 400
-    assert [d["field"] for d in error(half)["details"]] == ["entity_id"]
+    details = assert_error(anonymous, 400)["details"]
+    assert [d["field"] for d in details] == ["entity_type", "entity_id"]
+    assert_error(half, 400, fields={"entity_id"})
     assert everything.status_code == 200
     assert [d["id"] for d in everything.json()["data"]["documents"]] == [document["id"]]
 
@@ -626,8 +609,7 @@ async def test_listing_filters_by_type_and_paginates(
         "total": 3,
         "total_pages": 2,
     }
-    assert bad.status_code == 400
-    assert [d["field"] for d in error(bad)["details"]] == ["document_type"]
+    assert_error(bad, 400, fields={"document_type"})
 
 
 async def test_unknown_documents_are_404(client: httpx.AsyncClient) -> None:
@@ -635,8 +617,7 @@ async def test_unknown_documents_are_404(client: httpx.AsyncClient) -> None:
 
     for path in (f"{URL}/{missing}", f"{URL}/{missing}/download"):
         response = await client.get(path)
-        assert response.status_code == 404
-        assert error(response)["code"] == "NOT_FOUND"
+        assert_error(response, 404, "NOT_FOUND")
 
 
 # --- deleting -------------------------------------------------------------------------------
@@ -696,8 +677,8 @@ async def test_a_document_whose_file_vanished_is_404_not_a_broken_stream(
 
     response = await client.get(document["download_url"])
 
-    assert response.status_code == 404
-    assert error(response)["message"] == "The file of this document is no longer available"
+    error = assert_error(response, 404)
+    assert error["message"] == "The file of this document is no longer available"
 
 
 # --- store_document, as other domains call it -----------------------------------------------
@@ -765,6 +746,5 @@ async def test_a_storage_failure_is_503_and_adds_no_row(
         content=samples.pdf(),
     )
 
-    assert response.status_code == 503, response.text
-    assert error(response)["code"] == "SERVICE_UNAVAILABLE"
+    assert_error(response, 503, "SERVICE_UNAVAILABLE")
     assert admin_sql("SELECT count(*) FROM documents") == [(0,)]

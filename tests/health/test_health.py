@@ -12,8 +12,8 @@ from psycopg import sql
 from medhub.app import create_app
 from medhub.config import Settings
 from medhub.kit.db import Database
-from medhub.kit.migrations import head_revision
-from medhub.kit.provision import app_url_for, database_url_with
+from medhub.ops.migrations import head_revision
+from medhub.ops.provision import app_url_for, database_url_with
 from tests.conftest import DatabaseUrls
 
 CLOSED_PORT_URL = "postgresql://medhub_app@127.0.0.1:9/medhub"

@@ -13,6 +13,7 @@ from asgi_lifespan import LifespanManager
 
 from medhub.app import create_app
 from medhub.config import Environment, Settings
+from tests.assertions import assert_error
 
 TOKEN = "metrics-" + "t" * 40
 
@@ -27,11 +28,7 @@ async def client_for(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def assert_refused(response: httpx.Response) -> None:
-    assert response.status_code == 401, response.text
-    body = response.json()
-    assert body["success"] is False
-    assert body["error"]["code"] == "AUTHENTICATION_ERROR"
-    assert body["request_id"] == response.headers["x-request-id"]
+    assert_error(response, 401, "AUTHENTICATION_ERROR")
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert "medhub_http_requests" not in response.text
     assert TOKEN not in response.text

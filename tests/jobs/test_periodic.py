@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
-import pytest
 from fastapi import FastAPI
 
 from medhub.config import Settings
@@ -18,9 +19,43 @@ from medhub.kit.jobs import JobRuntime, defer, run_worker
 from tests.auth.helpers import serve
 from tests.factories import mail_to, run_jobs
 from tests.mail.helpers import AdminSql, email_row, email_rows, job_row, job_rows, queue_sample
+from tests.waiting import eventually
 
 RETRY_STALLED = "medhub.retry_stalled_jobs"
 PRUNE = "medhub.prune_finished_jobs"
+
+
+class _DeferrerPasses(logging.Handler):
+    """Which periodic deferrers have finished a pass over the due tasks.
+
+    Each worker runs its deferrer as an asyncio task that logs `wait_next_tick` once it
+    has tried to defer everything due and goes to sleep: the task that logs it is the
+    deferrer.
+    """
+
+    LOGGER = "procrastinate.periodic"
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.deferrers: set[asyncio.Task[Any]] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        task = asyncio.current_task()
+        if getattr(record, "action", None) == "wait_next_tick" and task is not None:
+            self.deferrers.add(task)
+
+    @contextlib.asynccontextmanager
+    async def watching(self) -> AsyncIterator[None]:
+        logger = logging.getLogger(self.LOGGER)
+        level = logger.level
+        # The line is a DEBUG one; the session logs at INFO.
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(self)
+        try:
+            yield
+        finally:
+            logger.removeHandler(self)
+            logger.setLevel(level)
 
 
 async def run_maintenance(app: FastAPI) -> None:
@@ -126,7 +161,8 @@ async def test_two_workers_defer_each_period_once(
     make_settings: Callable[..., Settings], admin_sql: AdminSql
 ) -> None:
     """Both workers' periodic deferrers race for the same timestamps at start-up."""
-    async with serve(make_settings()) as served:
+    passes = _DeferrerPasses()
+    async with serve(make_settings()) as served, passes.watching():
         runtime = JobRuntime(settings=served.app.state.settings, database=served.app.state.database)
         workers = [
             asyncio.create_task(
@@ -135,21 +171,21 @@ async def test_two_workers_defer_each_period_once(
             for n in range(2)
         ]
         try:
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                registered = admin_sql("SELECT count(*) FROM procrastinate_workers")[0][0]
+
+            def periodic_job_ran() -> bool:
+                registered = admin_sql("SELECT count(*) FROM procrastinate_workers")
                 done = admin_sql(
                     "SELECT count(*) FROM procrastinate_jobs"
                     " WHERE task_name = %s AND status = 'succeeded'",
                     (RETRY_STALLED,),
-                )[0][0]
-                if registered == 2 and done >= 1:
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                pytest.fail("the periodic job did not run within 10 s")
-            # Both deferrers have had their first pass by now (they start with the worker).
-            await asyncio.sleep(0.5)
+                )
+                return registered == [(2,)] and done[0][0] >= 1
+
+            await eventually(periodic_job_ran, seconds=10, message="the periodic job did not run")
+            # The race is over once the second deferrer has tried the timestamps too.
+            await eventually(
+                lambda: len(passes.deferrers) == 2, message="both deferrers did not finish a pass"
+            )
         finally:
             for worker in workers:
                 worker.cancel()

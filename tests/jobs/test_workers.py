@@ -7,7 +7,6 @@ import contextlib
 import os
 import signal
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from tests.auth.helpers import serve
 from tests.conftest import DatabaseUrls
 from tests.mail.helpers import AdminSql, email_rows, queue_sample
 from tests.mail.smtp import SmtpServer, smtp_overrides, smtp_server
+from tests.waiting import eventually
 
 __all__ = ["smtp_server"]
 
@@ -59,10 +59,11 @@ async def test_workers_in_one_process_share_one_database(
         run_worker(JobRuntime(settings=settings, database=database), install_signal_handlers=False)
     )
     try:
-        deadline = time.monotonic() + 10
-        while admin_sql("SELECT count(*) FROM procrastinate_workers") != [(1,)]:
-            assert time.monotonic() < deadline, "the first worker did not start"
-            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: admin_sql("SELECT count(*) FROM procrastinate_workers") == [(1,)],
+            seconds=10,
+            message="the first worker did not start",
+        )
         elsewhere = Database(settings, "postgresql://medhub_app@127.0.0.1:1/elsewhere")
         with pytest.raises(RuntimeError, match="must share one database"):
             await run_worker(
@@ -94,13 +95,14 @@ async def test_the_serve_worker_delivers_without_being_asked(
             },
         )
         assert response.status_code == 201, response.text
-        started = time.monotonic()
-        while time.monotonic() - started < 10:
-            if smtp_server.to("quick@example.org", "verify_email") and smtp_server.to(
-                "quick@example.org", "welcome"
-            ):
-                break
-            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: (
+                smtp_server.to("quick@example.org", "verify_email")
+                and smtp_server.to("quick@example.org", "welcome")
+            ),
+            seconds=10,
+            message="the serve worker delivered nothing",
+        )
         assert len(smtp_server.to("quick@example.org", "verify_email")) == 1
         assert len(smtp_server.to("quick@example.org", "welcome")) == 1
         assert admin_sql("SELECT count(*) FROM procrastinate_workers") == [(1,)]
@@ -145,17 +147,17 @@ async def test_medhub_worker_drains_the_queue_and_stops_on_sigterm(
     )
     try:
         outbox = data_dir / "outbox"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not list(outbox.glob("*.eml")):
+
+        def delivered() -> list[Path]:
             assert process.returncode is None, "the worker exited early"
-            await asyncio.sleep(0.1)
-        [eml] = list(outbox.glob("*.eml"))
+            return list(outbox.glob("*.eml"))
+
+        [eml] = await eventually(delivered, seconds=30, message="the worker wrote no email")
         assert b"To: cli@example.org" in eml.read_bytes()
-        while time.monotonic() < deadline:
-            [row] = email_rows(admin_sql)
-            if row.status == "sent":
-                break
-            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: [row.status for row in email_rows(admin_sql)] == ["sent"],
+            message="the email was not marked sent",
+        )
         assert [(row.id, row.status) for row in email_rows(admin_sql)] == [(email_id, "sent")]
         process.send_signal(signal.SIGTERM)
         stdout, _ = await asyncio.wait_for(process.communicate(), 30)

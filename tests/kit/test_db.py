@@ -20,8 +20,8 @@ from medhub.kit.db import Database, DbSession
 from medhub.kit.envelope import JSONResponse, ok
 from medhub.kit.errors import Conflict
 from medhub.kit.pagination import PageParams
-from medhub.kit.provision import check_app_role
 from medhub.kit.repository import Repository
+from medhub.ops.provision import check_app_role
 from tests.conftest import DatabaseUrls
 
 AdminSql = Callable[..., list[tuple[Any, ...]]]

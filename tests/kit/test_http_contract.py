@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 import httpx
 import pytest
@@ -17,6 +17,7 @@ from medhub.config import Settings
 from medhub.kit import errors
 from medhub.kit.envelope import JSONResponse, created, ok
 from medhub.kit.pagination import Paging, page_of
+from tests.assertions import assert_error
 
 
 class Widget(BaseModel):
@@ -71,18 +72,6 @@ async def probe_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
             yield http
 
 
-def assert_error_envelope(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False
-    assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str)
-    assert body["error"]["message"]
-    assert isinstance(body["error"]["details"], list)
-    assert body["request_id"] == response.headers["x-request-id"]
-    return body
-
-
 async def test_success_envelope_and_201_for_creates(probe_client: httpx.AsyncClient) -> None:
     response = await probe_client.post(
         "/api/v1/_probe/widgets", json={"name": "Cardiomax", "email": "a@b.co", "quantity": 3}
@@ -101,16 +90,15 @@ async def test_validation_error_has_one_detail_per_bad_field(
     response = await probe_client.post(
         "/api/v1/_probe/widgets", json={"name": "x", "email": "not-an-email", "quantity": 0}
     )
-    body = assert_error_envelope(response, 400, "VALIDATION_ERROR")
-    fields = sorted(detail["field"] for detail in body["error"]["details"])
+    error = assert_error(response, 400, "VALIDATION_ERROR")
+    fields = sorted(detail["field"] for detail in error["details"])
     assert fields == ["email", "name", "quantity"]
-    assert all(detail["message"] for detail in body["error"]["details"])
+    assert all(detail["message"] for detail in error["details"])
 
 
 async def test_missing_body_fields_are_named(probe_client: httpx.AsyncClient) -> None:
     response = await probe_client.post("/api/v1/_probe/widgets", json={})
-    body = assert_error_envelope(response, 400, "VALIDATION_ERROR")
-    assert {d["field"] for d in body["error"]["details"]} == {"name", "email", "quantity"}
+    assert_error(response, 400, "VALIDATION_ERROR", fields={"name", "email", "quantity"})
 
 
 async def test_malformed_json_is_a_clear_400(probe_client: httpx.AsyncClient) -> None:
@@ -119,8 +107,8 @@ async def test_malformed_json_is_a_clear_400(probe_client: httpx.AsyncClient) ->
         content=b'{"name": "abc", ',
         headers={"content-type": "application/json"},
     )
-    body = assert_error_envelope(response, 400, "VALIDATION_ERROR")
-    assert "Malformed JSON" in body["error"]["details"][0]["message"]
+    error = assert_error(response, 400, "VALIDATION_ERROR")
+    assert "Malformed JSON" in error["details"][0]["message"]
 
 
 async def test_wrong_content_type_is_415(probe_client: httpx.AsyncClient) -> None:
@@ -129,20 +117,19 @@ async def test_wrong_content_type_is_415(probe_client: httpx.AsyncClient) -> Non
         content=b"name=abc&email=a@b.co&quantity=1",
         headers={"content-type": "text/plain"},
     )
-    assert_error_envelope(response, 415, "UNSUPPORTED_MEDIA_TYPE")
+    assert_error(response, 415, "UNSUPPORTED_MEDIA_TYPE")
 
 
 async def test_query_parameter_of_wrong_type_is_400(probe_client: httpx.AsyncClient) -> None:
     response = await probe_client.get("/api/v1/_probe/items?page=abc&flag=maybe")
-    body = assert_error_envelope(response, 400, "VALIDATION_ERROR")
-    assert {d["field"] for d in body["error"]["details"]} == {"page", "flag"}
+    assert_error(response, 400, "VALIDATION_ERROR", fields={"page", "flag"})
 
 
 @pytest.mark.parametrize("limit", ["0", "101", "-5"])
 async def test_limit_is_bounded(probe_client: httpx.AsyncClient, limit: str) -> None:
     response = await probe_client.get(f"/api/v1/_probe/items?limit={limit}")
-    body = assert_error_envelope(response, 400, "VALIDATION_ERROR")
-    assert body["error"]["details"][0]["field"] == "limit"
+    error = assert_error(response, 400, "VALIDATION_ERROR")
+    assert error["details"][0]["field"] == "limit"
 
 
 async def test_pagination_shape(probe_client: httpx.AsyncClient) -> None:
@@ -155,12 +142,12 @@ async def test_pagination_shape(probe_client: httpx.AsyncClient) -> None:
 
 async def test_unknown_route_is_404_envelope(probe_client: httpx.AsyncClient) -> None:
     response = await probe_client.get("/api/v1/does-not-exist")
-    assert_error_envelope(response, 404, "NOT_FOUND")
+    assert_error(response, 404, "NOT_FOUND")
 
 
 async def test_wrong_method_is_405_envelope_with_allow(probe_client: httpx.AsyncClient) -> None:
     response = await probe_client.delete("/api/v1/_probe/widgets")
-    assert_error_envelope(response, 405, "METHOD_NOT_ALLOWED")
+    assert_error(response, 405, "METHOD_NOT_ALLOWED")
     assert "POST" in response.headers["allow"]
 
 
@@ -180,16 +167,16 @@ async def test_each_error_class_renders_its_code(
     probe_client: httpx.AsyncClient, name: str, status: int, code: str
 ) -> None:
     response = await probe_client.get(f"/api/v1/_probe/raise/{name}")
-    assert_error_envelope(response, status, code)
+    assert_error(response, status, code)
 
 
 async def test_error_details_and_headers_pass_through(probe_client: httpx.AsyncClient) -> None:
     response = await probe_client.get("/api/v1/_probe/raise/detailed")
-    body = assert_error_envelope(response, 400, "VALIDATION_ERROR")
-    assert body["error"]["message"] == "Bad quantity"
-    assert body["error"]["details"] == [{"field": "quantity", "message": "must be positive"}]
+    error = assert_error(response, 400, "VALIDATION_ERROR")
+    assert error["message"] == "Bad quantity"
+    assert error["details"] == [{"field": "quantity", "message": "must be positive"}]
     limited = await probe_client.get("/api/v1/_probe/raise/rate_headers")
-    assert_error_envelope(limited, 429, "RATE_LIMIT_EXCEEDED")
+    assert_error(limited, 429, "RATE_LIMIT_EXCEEDED")
     assert limited.headers["retry-after"] == "30"
 
 
@@ -200,8 +187,8 @@ async def test_unexpected_exception_is_500_without_leak_and_logged(
         response = await probe_client.get(
             "/api/v1/_probe/raise/crash", headers={"X-Request-ID": "crash-1"}
         )
-    body = assert_error_envelope(response, 500, "INTERNAL_ERROR")
-    assert body["request_id"] == "crash-1"
+    assert_error(response, 500, "INTERNAL_ERROR")
+    assert response.json()["request_id"] == "crash-1"
     assert "secret-detail" not in response.text
     assert "SELECT" not in response.text
     assert "Traceback" not in response.text
@@ -249,7 +236,7 @@ async def test_body_over_limit_by_content_length_is_413(
     response = await probe_client.post(
         "/api/v1/_probe/widgets", content=big, headers={"content-type": "application/json"}
     )
-    assert_error_envelope(response, 413, "PAYLOAD_TOO_LARGE")
+    assert_error(response, 413, "PAYLOAD_TOO_LARGE")
 
 
 async def test_streamed_body_over_limit_is_413(probe_client: httpx.AsyncClient) -> None:
@@ -263,7 +250,7 @@ async def test_streamed_body_over_limit_is_413(probe_client: httpx.AsyncClient) 
         "/api/v1/_probe/widgets", content=chunks(), headers={"content-type": "application/json"}
     )
     assert "content-length" not in response.request.headers
-    assert_error_envelope(response, 413, "PAYLOAD_TOO_LARGE")
+    assert_error(response, 413, "PAYLOAD_TOO_LARGE")
 
 
 async def test_cors_allows_configured_origin_only(

@@ -19,6 +19,7 @@ from fastapi import FastAPI
 
 from medhub.kit.input_guard import NUL_MESSAGE, SURROGATE_MESSAGE
 from tests import commerce
+from tests.assertions import assert_error
 from tests.auth.helpers import STRONG_PASSWORD
 from tests.documents import samples
 from tests.factories import Factory
@@ -173,12 +174,8 @@ def multipart_body(
 
 
 def assert_refused(response: httpx.Response, field: str | None, message: str = NUL_MESSAGE) -> None:
-    assert response.status_code == 400, response.text
-    body = response.json()
-    assert body["success"] is False
-    assert body["error"]["code"] == "VALIDATION_ERROR"
-    assert {"field": field, "message": message} in body["error"]["details"], body
-    assert body["request_id"] == response.headers["x-request-id"]
+    error = assert_error(response, 400, "VALIDATION_ERROR")
+    assert {"field": field, "message": message} in error["details"], error
     assert response.headers["x-content-type-options"] == "nosniff"
 
 

@@ -14,6 +14,7 @@ from fastapi.routing import iter_route_contexts
 from starlette.routing import Route
 
 from medhub.kit.routing import RouteMethods
+from tests.assertions import assert_error
 from tests.factories import Account, Factory
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -40,11 +41,7 @@ def allowed(response: httpx.Response) -> set[str]:
 def assert_405(response: httpx.Response, allow: set[str]) -> None:
     assert response.status_code == 405, (response.request.method, response.request.url)
     if response.request.method != "HEAD":  # a HEAD answer has no body to read
-        body = response.json()
-        assert body["success"] is False
-        assert body["error"]["code"] == "METHOD_NOT_ALLOWED"
-        assert body["error"]["message"]
-        assert body["request_id"] == response.headers["x-request-id"]
+        assert_error(response, 405, "METHOD_NOT_ALLOWED")
     assert allowed(response) == allow, (response.request.method, response.request.url)
 
 

@@ -18,7 +18,8 @@ from fastapi import FastAPI
 from medhub.app import create_app
 from medhub.config import Settings
 from medhub.kit.db import Database
-from medhub.kit.notify_hub import NotifyHub
+from medhub.notifications.notify_hub import NotifyHub
+from tests.waiting import eventually
 
 API = "/api/v1"
 URL = f"{API}/notifications"
@@ -58,12 +59,14 @@ async def live_app(settings: Settings) -> AsyncIterator[LiveApp]:
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("uvicorn stopped before it started")
-            await asyncio.sleep(0.01)
+
+    def started() -> bool:
+        if task.done():
+            task.result()
+            raise RuntimeError("uvicorn stopped before it started")
+        return server.started
+
+    await eventually(started, seconds=10, message="uvicorn did not start")
     port = server.servers[0].sockets[0].getsockname()[1]
     hub: NotifyHub = app.state.notify_hub
     try:

@@ -26,6 +26,7 @@ from tests.conftest import DatabaseUrls
 from tests.factories import Account, Factory, mail_to, run_jobs, text_body
 from tests.notifications.conftest import URL, AdminSql
 from tests.notifications.helpers import send
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -270,12 +271,25 @@ async def test_one_users_notifications_commit_in_seq_order(
         earlier = await notify(first, ann.id, "system", "first", "")
         assert earlier is not None
         second = asyncio.create_task(send(database, ann.id, title="second"))
-        await asyncio.sleep(0.3)
+        # Until the second transaction is seen queued on a lock (or finished), "not done
+        # yet" could just mean "not scheduled yet".
+        await eventually(
+            lambda: second.done() or _sessions_waiting_on_a_lock(admin_sql) > 0,
+            message="the second notification neither finished nor waited on a lock",
+        )
         assert not second.done(), "the second notification must wait for the first commit"
     later = await asyncio.wait_for(second, 5)
     assert later is not None
     assert later.seq > earlier.seq
     assert admin_sql("SELECT title FROM notifications ORDER BY seq") == [("first",), ("second",)]
+
+
+def _sessions_waiting_on_a_lock(admin_sql: AdminSql) -> int:
+    [(waiting,)] = admin_sql(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    return int(waiting)
 
 
 # --- row-level security -----------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
@@ -14,7 +14,8 @@ import pytest
 
 from medhub.auth.runtime import AuthRuntime
 from medhub.config import Settings
-from medhub.kit.notify_hub import NotifyHub
+from medhub.notifications.notify_hub import NotifyHub
+from medhub.notifications.service import notify
 from tests.factories import DEFAULT_PASSWORD, Account, Factory
 from tests.notifications.conftest import (
     URL,
@@ -26,6 +27,7 @@ from tests.notifications.conftest import (
     with_heartbeat,
 )
 from tests.notifications.helpers import send, send_many
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -100,10 +102,13 @@ async def test_last_event_id_replays_exactly_the_missed_ones_in_order(
         assert stream.ids == seqs[2:]
         assert [n["title"] for n in stream.notifications] == ["n3", "n4"]
         live = await send(a.database, ann.id, title="live")
+        fence = await send(a.database, ann.id, title="fence")
         assert live is not None
-        await stream.wait_until(lambda s: len(s.ids) == 3)
-        await asyncio.sleep(0.2)
-        assert stream.ids == [*seqs[2:], live.seq], "no gap, no duplicate"
+        assert fence is not None
+        # A stream delivers in order: once the later notification is there, a duplicate
+        # (or a gap) before it would be there too.
+        await stream.wait_until(lambda s: fence.seq in s.ids)
+        assert stream.ids == [*seqs[2:], live.seq, fence.seq], "no gap, no duplicate"
 
 
 async def test_the_query_parameter_resumes_too_and_zero_means_everything(
@@ -258,9 +263,9 @@ async def _accounts(factory: Factory, admin_sql: AdminSql, count: int) -> list[A
     template = await factory.user("patient", login=False)
     admin_sql(
         "INSERT INTO users (id, email, password_hash, full_name, role, is_verified, is_active,"
-        " is_approved, failed_login_count)"
+        " is_approved)"
         " SELECT gen_random_uuid(), 'bulk' || n || '@example.org', password_hash, 'Bulk ' || n,"
-        " 'patient', true, true, true, 0 FROM users, generate_series(1, %s) n WHERE id = %s",
+        " 'patient', true, true, true FROM users, generate_series(1, %s) n WHERE id = %s",
         [count, template.id],
     )
     rows = admin_sql(
@@ -314,10 +319,20 @@ async def test_two_hundred_idle_streams_only_the_addressee_hears(
         sent = await send(server.database, accounts[target].id, title="only you")
         assert sent is not None
         await streams[target].wait_until(lambda s: s.ids == [sent.seq])
-        await asyncio.sleep(0.3)
+        # Then one for each of the others, committed after it. A stream delivers in
+        # order, so once every other stream has its own, whatever it had heard of the
+        # first would be there too.
+        others = [i for i in range(len(accounts)) if i != target]
+        async with server.database.unit_of_work() as session:
+            for i in others:
+                assert await notify(session, accounts[i].id, "system", "later", "") is not None
+        await asyncio.gather(
+            *(streams[i].wait_until(lambda s: bool(s.notifications), seconds=15) for i in others)
+        )
 
-        hearing = [i for i, s in enumerate(streams) if s.notifications]
-        assert hearing == [target]
+        heard = {i: [n["title"] for n in s.notifications] for i, s in enumerate(streams)}
+        assert [i for i, titles in heard.items() if "only you" in titles] == [target]
+        assert all(heard[i] == ["later"] for i in others)
 
 
 # --- the hub ------------------------------------------------------------------------------
@@ -333,7 +348,7 @@ async def test_after_the_listen_connection_drops_the_stream_catches_up(
         async with open_stream(http, server.base_url, ann.headers) as stream:
             made = hub.connections_made
             admin_sql("SELECT pg_terminate_backend(%s)", [hub.backend_pid])
-            await _until(lambda: not hub.listening)
+            await eventually(lambda: not hub.listening, message="the hub noticed nothing")
             missed = await send(server.database, ann.id, title="while disconnected")
             assert missed is not None
 
@@ -364,12 +379,6 @@ async def test_a_subscriber_that_does_not_keep_up_is_dropped_alone() -> None:
     hub.dispatch("medhub_notifications", "not json")
     hub.dispatch("medhub_session_revoked", "not a uuid")
     assert hub.subscriber_count == 1
-
-
-async def _until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
-    async with asyncio.timeout(seconds):
-        while not condition():  # noqa: ASYNC110 - the hub exposes a flag, not an event to await
-            await asyncio.sleep(0.02)
 
 
 async def test_one_revocation_notice_may_name_several_sessions() -> None:

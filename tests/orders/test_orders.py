@@ -16,6 +16,7 @@ from medhub.kit.db import Database
 from medhub.kit.jobs import defer
 from medhub.orders.tasks import expire_unpaid_orders
 from tests import commerce
+from tests.assertions import assert_error
 from tests.factories import Factory, mail_to, run_jobs, text_body
 
 AdminSql = Callable[..., list[tuple[Any, ...]]]
@@ -26,10 +27,6 @@ def stock_of(admin_sql: AdminSql, product_id: str) -> tuple[int, int]:
         "SELECT stock_quantity, reserved_quantity FROM products WHERE id = %s", [product_id]
     )
     return int(stock), int(reserved)
-
-
-def error_fields(response: httpx.Response) -> set[str]:
-    return {d["field"] for d in response.json()["error"]["details"]}
 
 
 async def setup_sale(
@@ -146,18 +143,13 @@ async def test_bad_orders_are_refused_with_details_and_change_nothing(
     )
     zero = await commerce.place(client, buyer, [(item["id"], 0)])
 
-    assert below_minimum.status_code == 400
-    assert error_fields(below_minimum) == {"items[0].quantity"}
-    assert unknown.status_code == 400
-    assert error_fields(unknown) == {"items[0].product_id"}
-    assert mixed.status_code == 400
-    assert "items" in error_fields(mixed)
-    assert repeated.status_code == 400
-    assert error_fields(repeated) == {"items[1]"}
+    assert_error(below_minimum, 400, fields={"items[0].quantity"})
+    assert_error(unknown, 400, fields={"items[0].product_id"})
+    assert_error(mixed, 400, field="items")
+    assert_error(repeated, 400, fields={"items[1]"})
     assert on_request.status_code == 400
     assert "inquiry" in on_request.json()["error"]["details"][0]["message"]
-    assert not_my_address.status_code == 400
-    assert error_fields(not_my_address) == {"shipping_address_id"}
+    assert_error(not_my_address, 400, fields={"shipping_address_id"})
     assert empty.status_code == 400
     assert zero.status_code == 400
     assert all(r.json()["error"]["details"] for r in (empty, zero))
@@ -302,8 +294,7 @@ async def test_order_list_filters(client: httpx.AsyncClient, factory: Factory) -
     assert [o["id"] for o in confirmed.json()["data"]["orders"]] == [first["id"]]
     assert {o["id"] for o in unpaid.json()["data"]["orders"]} == {first["id"], second["id"]}
     assert by_day.json()["data"]["pagination"]["total"] == 2
-    assert bad_range.status_code == 400
-    assert error_fields(bad_range) == {"from"}
+    assert_error(bad_range, 400, fields={"from"})
     assert bad_status.status_code == 400
 
 
@@ -332,8 +323,7 @@ async def test_the_full_lifecycle_moves_stock_and_tells_the_buyer(
     after_end = await client.put(url, json={"status": "cancelled"}, headers=staff)
 
     assert [r.status_code for r in (confirmed, processing, shipped, delivered)] == [200] * 4
-    assert no_tracking.status_code == 400
-    assert error_fields(no_tracking) == {"tracking_number"}
+    assert_error(no_tracking, 400, fields={"tracking_number"})
     final = delivered.json()["data"]
     assert final["status"] == "delivered"
     assert final["tracking_number"] == "JD0146000038"
@@ -397,8 +387,7 @@ async def test_status_changes_belong_to_the_suppliers_staff(
     assert as_other_staff.status_code == 404
     assert anonymous.status_code == 401
     assert unknown.status_code == 404
-    assert bad.status_code == 400
-    assert error_fields(bad) == {"status"}
+    assert_error(bad, 400, fields={"status"})
     assert skip.status_code == 409
 
 

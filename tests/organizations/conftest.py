@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
 from medhub.models.identity import Organization
@@ -59,10 +58,3 @@ def audit_actions(admin_sql: AdminSql) -> Callable[[uuid.UUID], list[tuple[Any, 
         )
 
     return read
-
-
-def error_of(response: httpx.Response) -> tuple[str, list[str | None]]:
-    """The error code and the fields named in its details."""
-    body = response.json()
-    assert body["success"] is False, body
-    return body["error"]["code"], [d["field"] for d in body["error"]["details"]]

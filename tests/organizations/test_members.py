@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.assertions import assert_error
 from tests.factories import Account, Factory
-from tests.organizations.conftest import AdminSql, Tenant, error_of, make_tenant
+from tests.organizations.conftest import AdminSql, Tenant, make_tenant
 
 AuditActions = Callable[[uuid.UUID], list[tuple[Any, ...]]]
 USERS = "/api/v1/admin/users"
@@ -100,8 +101,7 @@ async def test_list_rejects_bad_filters(
     client: httpx.AsyncClient, hospital: Tenant, params: dict[str, Any], field: str
 ) -> None:
     response = await client.get(USERS, params=params, headers=hospital.admin.headers)
-    assert response.status_code == 400
-    assert error_of(response) == ("VALIDATION_ERROR", [field])
+    assert_error(response, 400, "VALIDATION_ERROR", fields={field})
 
 
 async def test_member_routes_need_an_admin(
@@ -124,7 +124,7 @@ async def test_member_routes_need_an_admin(
         for account in (customer, sales, doctor):
             denied = await client.request(method, url, json=body, headers=account.headers)
             assert denied.status_code == 403, (method, url, account.role)
-            assert error_of(denied)[0] == "AUTHORIZATION_ERROR"
+            assert_error(denied, 403, "AUTHORIZATION_ERROR")
     me = await client.get("/api/v1/users/me", headers=doctor.headers)
     assert me.json()["data"]["role"] == "doctor"
 
@@ -185,7 +185,7 @@ async def test_roles_depend_on_the_organization_kind(
     for role in refused:
         response = await client.post(USERS, json=member_body(role), headers=tenant.admin.headers)
         assert response.status_code == 400, role
-        assert error_of(response) == ("VALIDATION_ERROR", ["role"])
+        assert_error(response, 400, "VALIDATION_ERROR", fields={"role"})
     count = admin_sql("SELECT count(*) FROM users WHERE organization_id = %s", [tenant.id])
     assert count == [(1 + len(allowed),)]
 
@@ -195,8 +195,7 @@ async def test_org_admin_cannot_pick_another_organization(
 ) -> None:
     body = member_body(organization_id=str(other_hospital.id))
     response = await client.post(USERS, json=body, headers=hospital.admin.headers)
-    assert response.status_code == 400
-    assert error_of(response) == ("VALIDATION_ERROR", ["organization_id"])
+    assert_error(response, 400, "VALIDATION_ERROR", fields={"organization_id"})
     assert admin_sql("SELECT count(*) FROM users WHERE email = %s", [body["email"]]) == [(0,)]
     # Naming their own organization is fine.
     own = await client.post(
@@ -214,13 +213,11 @@ async def test_super_admin_names_the_organization(
     audit_actions: AuditActions,
 ) -> None:
     missing = await client.post(USERS, json=member_body(), headers=super_admin.headers)
-    assert missing.status_code == 400
-    assert error_of(missing) == ("VALIDATION_ERROR", ["organization_id"])
+    assert_error(missing, 400, "VALIDATION_ERROR", fields={"organization_id"})
     unknown = await client.post(
         USERS, json=member_body(organization_id=str(uuid.uuid4())), headers=super_admin.headers
     )
-    assert unknown.status_code == 400
-    assert error_of(unknown) == ("VALIDATION_ERROR", ["organization_id"])
+    assert_error(unknown, 400, "VALIDATION_ERROR", fields={"organization_id"})
 
     response = await client.post(
         USERS,
@@ -246,18 +243,14 @@ async def test_create_applies_the_password_policy_and_email_uniqueness(
     weak = await client.post(
         USERS, json=member_body(password="password1"), headers=hospital.admin.headers
     )
-    assert weak.status_code == 400
-    code, fields = error_of(weak)
-    assert code == "VALIDATION_ERROR"
-    assert set(fields) == {"password"}
+    assert_error(weak, 400, "VALIDATION_ERROR", fields={"password"})
 
     # The address belongs to someone in another organization, whom this admin cannot see.
     elsewhere = await factory.user("doctor", organization_id=other_hospital.id, login=False)
     taken = await client.post(
         USERS, json=member_body(email=elsewhere.email), headers=hospital.admin.headers
     )
-    assert taken.status_code == 409
-    assert error_of(taken) == ("CONFLICT", ["email"])
+    assert_error(taken, 409, "CONFLICT", fields={"email"})
 
     for change, field in (
         ({"email": "nope"}, "email"),
@@ -270,7 +263,7 @@ async def test_create_applies_the_password_policy_and_email_uniqueness(
             USERS, json=member_body(**change), headers=hospital.admin.headers
         )
         assert response.status_code == 400, change
-        assert error_of(response) == ("VALIDATION_ERROR", [field])
+        assert_error(response, 400, "VALIDATION_ERROR", fields={field})
 
 
 # --- read -----------------------------------------------------------------------------------
@@ -293,7 +286,7 @@ async def test_get_is_scoped_to_the_admins_organization(
     for hidden in (other, independent, super_admin):
         response = await client.get(f"{USERS}/{hidden.id}", headers=hospital.admin.headers)
         assert response.status_code == 404, hidden.role
-        assert error_of(response)[0] == "NOT_FOUND"
+        assert_error(response, 404, "NOT_FOUND")
     for visible in (other, independent):
         response = await client.get(f"{USERS}/{visible.id}", headers=super_admin.headers)
         assert response.status_code == 200
@@ -301,8 +294,7 @@ async def test_get_is_scoped_to_the_admins_organization(
     unknown = await client.get(f"{USERS}/{uuid.uuid4()}", headers=super_admin.headers)
     assert unknown.status_code == 404
     malformed = await client.get(f"{USERS}/42", headers=super_admin.headers)
-    assert malformed.status_code == 400
-    assert error_of(malformed) == ("VALIDATION_ERROR", ["user_id"])
+    assert_error(malformed, 400, "VALIDATION_ERROR", fields={"user_id"})
 
 
 # --- update ---------------------------------------------------------------------------------
@@ -346,7 +338,7 @@ async def test_role_change_follows_the_kind_rules(
                 f"{USERS}/{pharmacist.id}", json={"role": role}, headers=actor.headers
             )
             assert response.status_code == 400, (role, actor.role)
-            assert error_of(response) == ("VALIDATION_ERROR", ["role"])
+            assert_error(response, 400, "VALIDATION_ERROR", fields={"role"})
     # A patient without an organization may become a customer or a doctor, not staff.
     patient = await factory.user("patient", login=False)
     refused = await client.put(
@@ -363,8 +355,7 @@ async def test_role_change_follows_the_kind_rules(
     response = await client.put(
         f"{USERS}/{other_operator.id}", json={"role": "customer"}, headers=super_admin.headers
     )
-    assert response.status_code == 400
-    assert error_of(response) == ("VALIDATION_ERROR", ["role"])
+    assert_error(response, 400, "VALIDATION_ERROR", fields={"role"})
 
 
 async def test_members_of_other_organizations_are_not_found(
@@ -379,8 +370,7 @@ async def test_members_of_other_organizations_are_not_found(
         response = await client.put(
             f"{USERS}/{other.id}", json=body, headers=hospital.admin.headers
         )
-        assert response.status_code == 404
-        assert error_of(response)[0] == "NOT_FOUND"
+        assert_error(response, 404, "NOT_FOUND")
     assert admin_sql("SELECT role, is_active, full_name FROM users WHERE id = %s", [other.id]) == [
         ("doctor", True, "Test Person")
     ]
@@ -399,7 +389,7 @@ async def test_admins_cannot_demote_or_deactivate_themselves(
     for body in ({"role": "doctor"}, {"is_active": False}):
         response = await client.put(me, json=body, headers=hospital.admin.headers)
         assert response.status_code == 409, body
-        assert error_of(response)[0] == "CONFLICT"
+        assert_error(response, 409, "CONFLICT")
     for body in ({"is_active": False},):
         response = await client.put(
             f"{USERS}/{super_admin.id}", json=body, headers=super_admin.headers
@@ -425,7 +415,7 @@ async def test_an_organization_keeps_one_active_admin(
     for body in ({"role": "doctor"}, {"is_active": False}):
         response = await client.put(only, json=body, headers=super_admin.headers)
         assert response.status_code == 409, body
-        assert error_of(response)[0] == "CONFLICT"
+        assert_error(response, 409, "CONFLICT")
         assert "at least one active admin" in response.json()["error"]["message"]
 
     second = await factory.user("admin", organization_id=hospital.id, login=False)
@@ -530,8 +520,7 @@ async def test_org_admin_approves_their_doctors_and_approval_is_for_doctors_only
     refused = await client.put(
         f"{USERS}/{pharmacist.id}", json={"is_approved": False}, headers=hospital.admin.headers
     )
-    assert refused.status_code == 400
-    assert error_of(refused) == ("VALIDATION_ERROR", ["is_approved"])
+    assert_error(refused, 400, "VALIDATION_ERROR", fields={"is_approved"})
 
 
 async def test_profile_fields_are_updated_and_audited(
@@ -580,8 +569,7 @@ async def test_update_rejects_bad_input(
 ) -> None:
     doctor = await factory.user("doctor", organization_id=hospital.id, login=False)
     response = await client.put(f"{USERS}/{doctor.id}", json=body, headers=hospital.admin.headers)
-    assert response.status_code == 400, response.text
-    assert error_of(response) == ("VALIDATION_ERROR", [field])
+    assert_error(response, 400, "VALIDATION_ERROR", fields={field})
 
 
 async def test_two_admins_removing_each_other_at_once_leave_one(
@@ -614,7 +602,6 @@ async def test_a_refused_role_is_named_by_its_value_not_its_python_repr(
         f"{USERS}/{doctor.id}", json={"role": "super_admin"}, headers=hospital.admin.headers
     )
     for response in (created, changed):
-        assert error_of(response) == ("VALIDATION_ERROR", ["role"])
-        message = response.json()["error"]["message"]
+        message = assert_error(response, 400, "VALIDATION_ERROR", fields={"role"})["message"]
         assert message == "The role 'super_admin' is not available in a hospital organization"
         assert "<Role" not in response.text

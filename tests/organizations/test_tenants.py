@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.assertions import assert_error
 from tests.factories import Account, Factory
-from tests.organizations.conftest import AdminSql, Tenant, error_of
+from tests.organizations.conftest import AdminSql, Tenant
 
 AuditActions = Callable[[uuid.UUID], list[tuple[Any, ...]]]
 TENANTS = "/api/v1/admin/tenants"
@@ -84,8 +85,7 @@ async def test_list_rejects_bad_filters(
     client: httpx.AsyncClient, super_admin: Account, params: dict[str, Any], field: str
 ) -> None:
     response = await client.get(TENANTS, params=params, headers=super_admin.headers)
-    assert response.status_code == 400
-    assert error_of(response) == ("VALIDATION_ERROR", [field])
+    assert_error(response, 400, "VALIDATION_ERROR", fields={field})
 
 
 async def test_tenant_routes_need_a_super_admin(
@@ -105,11 +105,11 @@ async def test_tenant_routes_need_a_super_admin(
     for method, url, body in calls:
         anonymous = await client.request(method, url, json=body)
         assert anonymous.status_code == 401, (method, url)
-        assert error_of(anonymous)[0] == "AUTHENTICATION_ERROR"
+        assert_error(anonymous, 401, "AUTHENTICATION_ERROR")
         for account in (hospital.admin, customer, sales):
             denied = await client.request(method, url, json=body, headers=account.headers)
             assert denied.status_code == 403, (method, url, account.role)
-            assert error_of(denied)[0] == "AUTHORIZATION_ERROR"
+            assert_error(denied, 403, "AUTHORIZATION_ERROR")
     # Nothing was changed by the refused calls.
     detail = await client.get(target, headers=(await factory.user("super_admin")).headers)
     assert detail.json()["data"]["name"] == hospital.organization.name
@@ -200,8 +200,7 @@ async def test_given_slug_is_used_and_a_taken_one_is_a_conflict(
     assert first.json()["data"]["slug"] == "north-7"
     again = tenant_body("Another Name", slug="north-7")
     taken = await client.post(TENANTS, json=again, headers=super_admin.headers)
-    assert taken.status_code == 409
-    assert error_of(taken) == ("CONFLICT", ["slug"])
+    assert_error(taken, 409, "CONFLICT", fields={"slug"})
     # All or nothing: the second admin account was not created either.
     assert admin_sql("SELECT count(*) FROM users WHERE email = %s", [again["admin"]["email"]]) == [
         (0,)
@@ -230,10 +229,7 @@ async def test_create_rejects_bad_input(
     field: str,
 ) -> None:
     response = await client.post(TENANTS, json=tenant_body(**change), headers=super_admin.headers)
-    assert response.status_code == 400, response.text
-    code, fields = error_of(response)
-    assert code == "VALIDATION_ERROR"
-    assert field in fields
+    assert_error(response, 400, "VALIDATION_ERROR", field)
     assert admin_sql("SELECT count(*) FROM organizations WHERE slug <> 'medpharm'") == [(0,)]
 
 
@@ -243,17 +239,13 @@ async def test_a_bad_admin_account_creates_no_organization(
     weak = tenant_body("Weak Clinic")
     weak["admin"]["password"] = "password"
     response = await client.post(TENANTS, json=weak, headers=super_admin.headers)
-    assert response.status_code == 400
-    code, fields = error_of(response)
-    assert code == "VALIDATION_ERROR"
-    assert set(fields) == {"admin.password"}
+    assert_error(response, 400, "VALIDATION_ERROR", fields={"admin.password"})
 
     existing = await factory.user("customer", login=False)
     taken = tenant_body("Taken Clinic")
     taken["admin"]["email"] = existing.email.upper()
     response = await client.post(TENANTS, json=taken, headers=super_admin.headers)
-    assert response.status_code == 409
-    assert error_of(response) == ("CONFLICT", ["admin.email"])
+    assert_error(response, 409, "CONFLICT", fields={"admin.email"})
     assert admin_sql("SELECT count(*) FROM organizations WHERE slug <> 'medpharm'") == [(0,)]
     assert admin_sql("SELECT count(*) FROM activity_logs WHERE action = 'tenant_created'") == [(0,)]
 
@@ -273,11 +265,9 @@ async def test_get_counts_members_and_unknown_ids_are_not_found(
     assert data["member_count"] == 3
 
     missing = await client.get(f"{TENANTS}/{uuid.uuid4()}", headers=super_admin.headers)
-    assert missing.status_code == 404
-    assert error_of(missing)[0] == "NOT_FOUND"
+    assert_error(missing, 404, "NOT_FOUND")
     malformed = await client.get(f"{TENANTS}/not-a-uuid", headers=super_admin.headers)
-    assert malformed.status_code == 400
-    assert error_of(malformed) == ("VALIDATION_ERROR", ["tenant_id"])
+    assert_error(malformed, 400, "VALIDATION_ERROR", fields={"tenant_id"})
 
 
 # --- update ---------------------------------------------------------------------------------
@@ -322,10 +312,7 @@ async def test_update_rejects_bad_input(
     field: str | None,
 ) -> None:
     response = await client.put(f"{TENANTS}/{hospital.id}", json=body, headers=super_admin.headers)
-    assert response.status_code == 400, response.text
-    code, fields = error_of(response)
-    assert code == "VALIDATION_ERROR"
-    assert fields == [field]
+    assert_error(response, 400, "VALIDATION_ERROR", fields={field})
 
 
 async def test_update_of_an_unknown_tenant_is_not_found(
@@ -362,8 +349,7 @@ async def test_suspension_locks_members_out_and_reactivation_lets_them_back(
     login = await client.post(
         "/api/v1/auth/login", json={"email": doctor.email, "password": doctor.password}
     )
-    assert login.status_code == 403
-    assert error_of(login)[0] == "AUTHORIZATION_ERROR"
+    assert_error(login, 403, "AUTHORIZATION_ERROR")
     # Members of other organizations are unaffected.
     other = await factory.user("doctor", organization_id=(await factory.organization()).id)
     assert (await client.get("/api/v1/users/me", headers=other.headers)).status_code == 200
@@ -435,12 +421,10 @@ async def test_soft_delete(
     assert detail.json()["data"]["status"] == "deleted"
 
     twice = await client.delete(url, headers=super_admin.headers)
-    assert twice.status_code == 409
-    assert error_of(twice)[0] == "INVALID_STATE_TRANSITION"
+    assert_error(twice, 409, "INVALID_STATE_TRANSITION")
     for body in ({"name": "Back"}, {"status": "active"}):
         update = await client.put(url, json=body, headers=super_admin.headers)
-        assert update.status_code == 409
-        assert error_of(update)[0] == "INVALID_STATE_TRANSITION"
+        assert_error(update, 409, "INVALID_STATE_TRANSITION")
     assert admin_sql("SELECT status FROM organizations WHERE id = %s", [hospital.id]) == [
         ("deleted",)
     ]

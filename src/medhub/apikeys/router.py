@@ -7,10 +7,10 @@ from fastapi import APIRouter, Query
 
 from medhub.apikeys import service
 from medhub.apikeys.auth import ApiKeysManage
-from medhub.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPage, ApiKeyRead
+from medhub.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from medhub.kit.db import DbSession
 from medhub.kit.envelope import Envelope, JSONResponse, created, ok
-from medhub.kit.pagination import Paging, page_of
+from medhub.kit.pagination import Paging, page_envelope, page_of
 
 router = APIRouter(prefix="/api-keys", tags=["api-keys"])
 
@@ -39,7 +39,9 @@ async def create_api_key(
     )
 
 
-@router.get("", response_model=Envelope[ApiKeyPage], summary="Your organization's API keys")
+@router.get(
+    "", response_model=page_envelope("api_keys", ApiKeyRead), summary="Your organization's API keys"
+)
 async def list_api_keys(
     principal: ApiKeysManage,
     session: DbSession,

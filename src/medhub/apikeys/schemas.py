@@ -5,8 +5,6 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from medhub.kit.pagination import Pagination
-
 
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -44,10 +42,3 @@ class ApiKeyCreated(BaseModel):
     prefix: str
     key: str
     created_at: datetime
-
-
-class ApiKeyPage(BaseModel):
-    """`data` of the key list (for the docs; the route builds it with `page_of`)."""
-
-    api_keys: list[ApiKeyRead]
-    pagination: Pagination

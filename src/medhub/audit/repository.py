@@ -1,26 +1,13 @@
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select
 
+from medhub.audit.schemas import LogFilters
 from medhub.authz.principal import Principal
 from medhub.kit.repository import Repository
 from medhub.models.audit import ActivityLog
-
-
-@dataclass(frozen=True)
-class LogFilters:
-    action: str | None = None
-    user_id: uuid.UUID | None = None
-    organization_id: uuid.UUID | None = None
-    entity_type: str | None = None
-    entity_id: uuid.UUID | None = None
-    since: datetime | None = None
-    until: datetime | None = None
 
 
 class ActivityLogRepository(Repository[ActivityLog]):

@@ -7,19 +7,18 @@ from fastapi import APIRouter, Query
 
 from medhub.audit import service
 from medhub.audit.auth import ActivityLogsRead
-from medhub.audit.repository import LogFilters
-from medhub.audit.schemas import ActivityLogPage, ActivityLogRead
+from medhub.audit.schemas import ActivityLogRead, LogFilters
 from medhub.kit.dates import InstantRangeQuery
 from medhub.kit.db import DbSession
-from medhub.kit.envelope import Envelope, JSONResponse, ok
-from medhub.kit.pagination import Paging, page_of
+from medhub.kit.envelope import JSONResponse, ok
+from medhub.kit.pagination import Paging, page_envelope, page_of
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
 
 @router.get(
     "/activity-logs",
-    response_model=Envelope[ActivityLogPage],
+    response_model=page_envelope("activity_logs", ActivityLogRead),
     summary="The activity log, newest first (your organization's; every one for super admins)",
 )
 async def list_activity_logs(

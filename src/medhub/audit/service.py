@@ -5,15 +5,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Table, event, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from medhub.audit.repository import ActivityLogRepository, LogFilters
+from medhub.audit.repository import ActivityLogRepository
+from medhub.audit.schemas import LogFilters
 from medhub.authz.principal import Principal
 from medhub.kit.context import current_client
+from medhub.kit.db import Database
 from medhub.kit.errors import NotFound
 from medhub.kit.pagination import PageParams
 from medhub.kit.txqueue import TransactionQueue
@@ -38,9 +41,9 @@ def record(
 ) -> None:
     """Append an audit row to this unit of work; it is written just before COMMIT.
 
-    Writing last keeps the audit chain's lock (taken by the insert trigger) held
-    only for the commit itself, and the row shares the fate of the action: a
-    rolled-back action leaves no audit row, a committed one always has it.
+    The row shares the fate of the action: a rolled-back action leaves no audit row,
+    a committed one always has it. The insert takes no shared lock; the row joins the
+    hash chain when the sealer next runs (`seal_pending`).
     """
     ip, user_agent = current_client()
     details = dict(metadata or {})
@@ -89,50 +92,98 @@ async def list_logs(
 
 @dataclass(frozen=True)
 class ChainReport:
+    """The verdict of `verify_chain`. `first_bad_seq` is a chain position (`chain_seq`)."""
+
     ok: bool
     rows_checked: int
     first_bad_seq: int | None = None
     first_bad_id: uuid.UUID | None = None
     problem: str | None = None
+    # Rows appended but not yet in the chain, and how long the oldest has waited.
+    unsealed: int = 0
+    oldest_unsealed_age: timedelta | None = None
 
 
 VERIFY_BATCH = 5000
+# Rows sealed per transaction: the tip lock is held for one batch, a few milliseconds.
+SEAL_BATCH = 1000
+
+
+async def seal_batch(session: AsyncSession, batch: int = SEAL_BATCH) -> int:
+    """Chain up to `batch` unsealed rows of finished transactions; how many were sealed.
+
+    Call it in a transaction of its own, committed at once: it holds the chain tip's
+    lock (which serialises sealers) until then.
+    """
+    result = await session.execute(text("SELECT seal_activity_logs(:batch)"), {"batch": batch})
+    return int(result.scalar_one())
+
+
+async def seal_pending(database: Database, *, batch: int = SEAL_BATCH) -> int:
+    """Seal batch after batch, each its own short transaction, until none is left.
+
+    Rows of transactions still running wait for a later run. Safe beside another
+    sealer: the second waits for the tip, then finds the rows already sealed or
+    continues after them.
+    """
+    total = 0
+    while True:
+        async with database.unit_of_work() as session:
+            sealed = await seal_batch(session, batch)
+        total += sealed
+        if sealed < batch:
+            return total
 
 
 def _row_problem(
-    seq: int,
-    prev_hash: str,
-    row_hash: str,
-    recomputed: str,
+    chain_seq: int,
+    prev_hash: str | None,
+    row_hash: str | None,
+    recomputed: str | None,
     *,
     tip_seq: int,
     expected_seq: int,
     expected_prev: str,
 ) -> str | None:
-    if seq > tip_seq:
-        return f"row past the chain tip (seq {tip_seq})"
-    if seq != expected_seq:
-        return f"row(s) missing before seq {seq}"
+    if chain_seq > tip_seq:
+        return f"row past the chain tip (chain_seq {tip_seq})"
+    if chain_seq != expected_seq:
+        return f"row(s) missing before chain_seq {chain_seq}"
     if prev_hash != expected_prev:
         return "link to previous row broken"
-    if row_hash != recomputed:
+    if row_hash is None or row_hash != recomputed:
         return "content does not match its hash"
     return None
 
 
+async def _unsealed(session: AsyncSession) -> tuple[int, timedelta | None]:
+    count, age = (
+        await session.execute(
+            text(
+                "SELECT count(*), now() - min(created_at) FROM activity_logs"
+                " WHERE chain_seq IS NULL"
+            )
+        )
+    ).one()
+    return int(count), age
+
+
 async def verify_chain(session: AsyncSession) -> ChainReport:
-    """Walk the log in chain order recomputing every hash; name the first bad row.
+    """Walk the sealed rows in chain order recomputing every hash; name the first bad row.
 
     Detects an edited row (its hash no longer matches its content), a deleted or
-    reordered row (a gap in `seq` or a broken `prev_hash` link), a truncated
-    tail (the chain tip names a row that is gone) and a row slipped in past the
-    tip. Started outside a transaction, it reads one snapshot, so rows committed
-    while it runs are neither half-seen nor mistaken for tampering.
+    reordered row (a gap in `chain_seq` or a broken `prev_hash` link), a truncated
+    tail (the chain tip names a row that is gone), a row slipped in past the tip, and
+    hashes on a row outside the chain. Unsealed rows are counted, not judged: they
+    are not in the chain yet. Started outside a transaction, it reads one snapshot,
+    so rows appended or sealed while it runs are neither half-seen nor mistaken for
+    tampering.
     """
     if not session.in_transaction():
         await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     await session.execute(text("SELECT set_config('app.system', 'on', true)"))
     tip = (await session.execute(text("SELECT last_seq, last_hash FROM activity_log_chain"))).one()
+    unsealed, oldest = await _unsealed(session)
     expected_prev = ""
     expected_seq = 1
     checked = 0
@@ -142,18 +193,18 @@ async def verify_chain(session: AsyncSession) -> ChainReport:
         rows = (
             await session.execute(
                 text(
-                    "SELECT seq, id, prev_hash, row_hash, activity_log_digest(a) AS recomputed "
-                    "FROM activity_logs a WHERE seq > :after ORDER BY seq LIMIT :n"
+                    "SELECT chain_seq, id, prev_hash, row_hash, activity_log_digest(a)"
+                    " FROM activity_logs a WHERE chain_seq > :after ORDER BY chain_seq LIMIT :n"
                 ),
                 {"after": last_seq, "n": VERIFY_BATCH},
             )
         ).all()
         if not rows:
             break
-        for seq, row_id, prev_hash, row_hash, recomputed in rows:
+        for chain_seq, row_id, prev_hash, row_hash, recomputed in rows:
             checked += 1
             problem = _row_problem(
-                seq,
+                chain_seq,
                 prev_hash,
                 row_hash,
                 recomputed,
@@ -162,19 +213,45 @@ async def verify_chain(session: AsyncSession) -> ChainReport:
                 expected_prev=expected_prev,
             )
             if problem is not None:
-                return ChainReport(False, checked, seq, row_id, problem)
+                return ChainReport(False, checked, chain_seq, row_id, problem, unsealed, oldest)
             expected_prev = row_hash
             expected_seq += 1
-            last_seq, last_id = seq, row_id
+            last_seq, last_id = chain_seq, row_id
     if tip.last_seq != last_seq:
         return ChainReport(
-            False, checked, last_seq + 1, None, f"chain tip is at seq {tip.last_seq}: rows missing"
+            False,
+            checked,
+            last_seq + 1,
+            None,
+            f"chain tip is at chain_seq {tip.last_seq}: rows missing",
+            unsealed,
+            oldest,
         )
     if tip.last_hash != expected_prev:
         return ChainReport(
-            False, checked, last_seq, last_id, "last row does not match the chain tip"
+            False,
+            checked,
+            last_seq,
+            last_id,
+            "last row does not match the chain tip",
+            unsealed,
+            oldest,
         )
-    return ChainReport(True, checked)
+    # Only the sealer fills the hashes, together with the position: hashes without one
+    # were written around it.
+    outside = (
+        await session.execute(
+            text(
+                "SELECT id FROM activity_logs WHERE chain_seq IS NULL"
+                " AND (prev_hash IS NOT NULL OR row_hash IS NOT NULL) ORDER BY seq LIMIT 1"
+            )
+        )
+    ).scalar_one_or_none()
+    if outside is not None:
+        return ChainReport(
+            False, checked, None, outside, "hashes on a row outside the chain", unsealed, oldest
+        )
+    return ChainReport(True, checked, unsealed=unsealed, oldest_unsealed_age=oldest)
 
 
 async def count_for_user(session: AsyncSession, user_id: uuid.UUID) -> int:

@@ -6,6 +6,8 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
+from medhub.kit.errors import PermissionDenied
+
 
 class AuthMethod(StrEnum):
     bearer = "bearer"
@@ -35,7 +37,5 @@ class Principal:
 
     def require_user_id(self) -> uuid.UUID:
         if self.user_id is None:
-            from medhub.kit.errors import PermissionDenied  # noqa: PLC0415
-
             raise PermissionDenied("This action needs a user account, not an API key")
         return self.user_id

@@ -5,53 +5,38 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medhub.audit import service as audit
 from medhub.authz.principal import Principal
-from medhub.catalog import service as catalog
 from medhub.catalog.exceptions import CertificationNotFound
+from medhub.catalog.lookup import get_managed_product, get_product
 from medhub.catalog.repository import CertificationRepository
 from medhub.catalog.schemas import CertificationCreate, CertificationRead, CertificationUpdate
 from medhub.kit.errors import ErrorDetail, ValidationFailed
 from medhub.models.catalog import ProductCertification
 
 
+def certification_view(certification: ProductCertification) -> CertificationRead:
+    read = CertificationRead.model_validate(certification)
+    read.is_expired = certification.expiry_date < datetime.now(UTC).date()
+    return read
+
+
 async def list_certifications(
     session: AsyncSession, principal: Principal | None, product_id: uuid.UUID
 ) -> list[CertificationRead]:
-    product = await catalog.get_product(session, principal, product_id)
+    product = await get_product(session, principal, product_id)
     items = await CertificationRepository(session).for_product(product.id)
-    return [catalog.certification_view(c) for c in items]
-
-
-async def get_certification(
-    session: AsyncSession, principal: Principal | None, certification_id: uuid.UUID
-) -> ProductCertification:
-    """A certification of a product the caller may see (for documents attached to it)."""
-    certification = await session.scalar(
-        select(ProductCertification).where(ProductCertification.id == certification_id)
-    )
-    if certification is None:
-        raise CertificationNotFound()
-    await catalog.get_product(session, principal, certification.product_id)
-    return certification
-
-
-async def get_managed_certification(
-    session: AsyncSession, principal: Principal, certification_id: uuid.UUID
-) -> ProductCertification:
-    certification = await get_certification(session, principal, certification_id)
-    await catalog.get_managed_product(session, principal, certification.product_id)
-    return certification
+    return [certification_view(c) for c in items]
 
 
 async def add_certification(
     session: AsyncSession, principal: Principal, product_id: uuid.UUID, data: CertificationCreate
 ) -> CertificationRead:
-    product = await catalog.get_managed_product(session, principal, product_id)
+    product = await get_managed_product(session, principal, product_id)
     certification = await CertificationRepository(session).add(
         ProductCertification(
             product_id=product.id,
@@ -71,7 +56,7 @@ async def add_certification(
         organization_id=product.supplier_id,
         metadata={"certification_id": str(certification.id), "type": data.type.value},
     )
-    return catalog.certification_view(certification)
+    return certification_view(certification)
 
 
 async def update_certification(
@@ -81,7 +66,7 @@ async def update_certification(
     certification_id: uuid.UUID,
     data: CertificationUpdate,
 ) -> CertificationRead:
-    product = await catalog.get_managed_product(session, principal, product_id)
+    product = await get_managed_product(session, principal, product_id)
     certification = await CertificationRepository(session).get_in_product(
         product.id, certification_id, for_update=True
     )
@@ -113,13 +98,13 @@ async def update_certification(
         organization_id=product.supplier_id,
         metadata={"certification_id": str(certification.id), "changes": sorted(changes)},
     )
-    return catalog.certification_view(certification)
+    return certification_view(certification)
 
 
 async def delete_certification(
     session: AsyncSession, principal: Principal, product_id: uuid.UUID, certification_id: uuid.UUID
 ) -> None:
-    product = await catalog.get_managed_product(session, principal, product_id)
+    product = await get_managed_product(session, principal, product_id)
     repository = CertificationRepository(session)
     certification = await repository.get_in_product(product.id, certification_id, for_update=True)
     if certification is None:

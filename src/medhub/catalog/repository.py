@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from sqlalchemy import Select, func, literal_column, or_, select, text, update
 from sqlalchemy.orm import defer
 
+from medhub.catalog.schemas import ProductFilters
 from medhub.kit.repository import Repository
 from medhub.models.catalog import (
     Product,
@@ -23,21 +23,6 @@ from medhub.models.catalog import (
 
 def escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-@dataclass(frozen=True)
-class ProductFilters:
-    category: str | None = None
-    search: str | None = None
-    supplier_id: uuid.UUID | None = None
-    in_stock: bool | None = None
-    min_price: Any = None
-    max_price: Any = None
-    # None: active only. A supplier id: also that supplier's inactive products.
-    inactive_of: uuid.UUID | None = None
-    all_inactive: bool = False
-    sort: str = "name"
-    descending: bool = False
 
 
 class CategoryRepository(Repository[ProductCategory]):

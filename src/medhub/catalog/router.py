@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query
 from medhub.authz.dependencies import OptionalPrincipal
 from medhub.catalog import certifications, service, stock
 from medhub.catalog.auth import ProductsWrite
-from medhub.catalog.repository import ProductFilters
 from medhub.catalog.schemas import (
     CategoryCreate,
     CategoryRead,
@@ -19,24 +18,26 @@ from medhub.catalog.schemas import (
     CertificationUpdate,
     ProductCreate,
     ProductDetail,
+    ProductFilters,
     ProductRead,
     ProductSort,
     ProductUpdate,
     SortOrder,
     StockAdjustmentCreate,
+    StockMovementRead,
 )
 from medhub.kit.appstate import AppSettings
 from medhub.kit.db import DbSession, ReadSession
 from medhub.kit.envelope import Envelope, JSONResponse, created, ok
 from medhub.kit.errors import ErrorDetail, ValidationFailed
-from medhub.kit.pagination import Paging, page_of
+from medhub.kit.pagination import Paging, page_envelope, page_of
 
 router = APIRouter(tags=["catalog"])
 
 
 @router.get(
     "/products",
-    response_model=Envelope[dict[str, object]],
+    response_model=page_envelope("products", ProductRead),
     summary="Browse the catalog (anonymous allowed; prices and stock per settings)",
 )
 async def list_products(
@@ -209,7 +210,7 @@ async def adjust_stock(
 
 @router.get(
     "/products/{product_id}/stock-movements",
-    response_model=Envelope[dict[str, object]],
+    response_model=page_envelope("movements", StockMovementRead),
     summary="Every stock change of a product, newest first",
 )
 async def list_stock_movements(

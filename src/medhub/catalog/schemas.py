@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -88,6 +89,23 @@ class CertificationUpdate(Input):
 
 
 # Products
+
+
+@dataclass(frozen=True)
+class ProductFilters:
+    """The list's filters, from the query string to the repository's search."""
+
+    category: str | None = None
+    search: str | None = None
+    supplier_id: uuid.UUID | None = None
+    in_stock: bool | None = None
+    min_price: Any = None
+    max_price: Any = None
+    # None: active only. A supplier id: also that supplier's inactive products.
+    inactive_of: uuid.UUID | None = None
+    all_inactive: bool = False
+    sort: str = "name"
+    descending: bool = False
 
 
 class ProductRead(Schema):

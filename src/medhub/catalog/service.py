@@ -1,6 +1,7 @@
 """Catalog use cases: browsing, product detail, product and category management.
 
-Stock changes live in `stock`, certifications in `certifications`.
+Stock changes live in `stock`, certifications in `certifications`; finding a product
+for a caller (the 404/403 rules every use case starts from) in `lookup`.
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,22 +17,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from medhub.audit import service as audit
 from medhub.authz.principal import Principal
-from medhub.catalog.access import Viewer, can_manage, managed_supplier
-from medhub.catalog.exceptions import CategoryNotFound, ProductNotFound
+from medhub.catalog import stock
+from medhub.catalog.access import Viewer, managed_supplier
+from medhub.catalog.certifications import certification_view
+from medhub.catalog.exceptions import CategoryNotFound
+from medhub.catalog.lookup import get_managed_product, get_product
 from medhub.catalog.repository import (
     CategoryRepository,
     CertificationRepository,
-    ProductFilters,
     ProductRepository,
 )
 from medhub.catalog.schemas import (
     CategoryCreate,
     CategoryRead,
     CategoryUpdate,
-    CertificationRead,
     DocumentSummary,
     ProductCreate,
     ProductDetail,
+    ProductFilters,
     ProductRead,
     ProductUpdate,
 )
@@ -41,7 +43,7 @@ from medhub.documents import service as documents
 from medhub.documents.schemas import DOWNLOAD_URL
 from medhub.kit.errors import Conflict, ErrorDetail, PermissionDenied, ValidationFailed
 from medhub.kit.pagination import PageParams
-from medhub.models.catalog import Product, ProductCategory, ProductCertification
+from medhub.models.catalog import Product, ProductCategory
 from medhub.models.identity import OrganizationKind
 
 MANUFACTURER_CODE_CONSTRAINT = "uq_products_manufacturer_code"
@@ -83,12 +85,6 @@ def product_view(product: Product, viewer: Viewer) -> ProductRead:
     )
 
 
-def certification_view(certification: ProductCertification) -> CertificationRead:
-    read = CertificationRead.model_validate(certification)
-    read.is_expired = certification.expiry_date < datetime.now(UTC).date()
-    return read
-
-
 # Browsing
 
 
@@ -114,39 +110,6 @@ async def list_products(
         filters, limit=params.limit, offset=params.offset
     )
     return [product_view(p, viewer) for p in products], total
-
-
-async def get_product(
-    session: AsyncSession, principal: Principal | None, product_id: uuid.UUID
-) -> Product:
-    """A product the caller may see: active ones for everyone, inactive ones for the
-    supplier's staff. Other domains use this to refer to a product."""
-    product = await ProductRepository(session).get(product_id)
-    if product is None:
-        raise ProductNotFound()
-    if not product.is_active:
-        viewer = Viewer(principal, public_prices=False, public_stock=False)
-        if not viewer.is_staff_of(product.supplier_id):
-            raise ProductNotFound()
-    return product
-
-
-async def get_managed_product(
-    session: AsyncSession, principal: Principal, product_id: uuid.UUID, *, for_update: bool = False
-) -> Product:
-    """A product the caller may change (its supplier's admins, super admins)."""
-    repository = ProductRepository(session)
-    product = await (
-        repository.get_for_update(product_id) if for_update else repository.get(product_id)
-    )
-    if product is None:
-        raise ProductNotFound()
-    if not can_manage(principal, product.supplier_id):
-        viewer = Viewer(principal, public_prices=False, public_stock=False)
-        if not product.is_active and not viewer.is_staff_of(product.supplier_id):
-            raise ProductNotFound()
-        raise PermissionDenied("Only the supplier's admins manage this product")
-    return product
 
 
 async def product_detail(
@@ -232,8 +195,6 @@ async def create_product(
         if MANUFACTURER_CODE_CONSTRAINT in str(error.orig):
             raise _duplicate_code(data.manufacturer_code) from error
         raise
-    from medhub.catalog import stock  # noqa: PLC0415 - stock imports this module
-
     if data.stock_quantity:
         await stock.adjust(session, principal, product, data.stock_quantity, reason="Initial stock")
         # The adjustment is a plain UPDATE: reload the figures it changed for the answer.
@@ -281,8 +242,6 @@ async def update_product(
             raise _duplicate_code(str(changes.get("manufacturer_code"))) from error
         raise
     if "low_stock_threshold" in changes:
-        from medhub.catalog import stock  # noqa: PLC0415 - stock imports this module
-
         await stock.track_low_stock(session, product)
     audit.record(
         session,

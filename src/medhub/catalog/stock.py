@@ -17,8 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from medhub.audit import service as audit
 from medhub.authz.principal import Principal
 from medhub.catalog.exceptions import InsufficientStock, StockBelowReserved
+from medhub.catalog.lookup import get_managed_product
 from medhub.catalog.repository import StockRepository
 from medhub.catalog.schemas import StockLevel, StockMovementRead
+from medhub.catalog.tasks import alert_low_stock
 from medhub.kit.errors import ErrorDetail
 from medhub.kit.jobs import defer
 from medhub.kit.pagination import PageParams
@@ -52,8 +54,6 @@ async def _after_change(
     session: AsyncSession, repository: StockRepository, product_id: uuid.UUID
 ) -> None:
     if await repository.track_low_stock(product_id):
-        from medhub.catalog.tasks import alert_low_stock  # noqa: PLC0415 - tasks import service
-
         await defer(session, alert_low_stock, product_id=str(product_id))
 
 
@@ -248,9 +248,7 @@ async def adjust_stock(
     quantity: int,
     reason: str,
 ) -> tuple[StockMovementRead, StockLevel]:
-    from medhub.catalog import service  # noqa: PLC0415 - service imports this module
-
-    product = await service.get_managed_product(session, principal, product_id, for_update=True)
+    product = await get_managed_product(session, principal, product_id, for_update=True)
     movement = await adjust(session, principal, product, quantity, reason=reason)
     return movement_view(movement), StockLevel(
         product_id=product.id,
@@ -264,9 +262,7 @@ async def adjust_stock(
 async def list_movements(
     session: AsyncSession, principal: Principal, product_id: uuid.UUID, params: PageParams
 ) -> tuple[list[StockMovementRead], int]:
-    from medhub.catalog import service  # noqa: PLC0415 - service imports this module
-
-    product = await service.get_managed_product(session, principal, product_id)
+    product = await get_managed_product(session, principal, product_id)
     repository = StockRepository(session)
     items, total = await repository.paginate(repository.movements_statement(product.id), params)
     return [movement_view(m) for m in items], total

@@ -21,8 +21,8 @@ from medhub.demo.service import SeedReport, seed_demo
 from medhub.kit.db import Database
 from medhub.kit.errors import AppError
 from medhub.kit.logging import configure_logging
-from medhub.kit.provision import prepare_database
 from medhub.kit.security import PasswordHasher
+from medhub.ops.provision import prepare_database
 
 seed_app = typer.Typer(help="Demo data", no_args_is_help=True)
 

@@ -52,7 +52,7 @@ from medhub.models.inquiries import Inquiry, InquiryStatus
 from medhub.models.orders import Order, OrderStatus
 from medhub.orders import lifecycle, placing
 from medhub.orders.schemas import OrderStatusUpdate
-from medhub.organizations.repository import OrganizationRepository
+from medhub.organizations import service as organizations
 from medhub.users import service as users
 from medhub.users.schemas import AddressCreate
 
@@ -207,7 +207,7 @@ async def _seed_people(run: _Run, hasher: PasswordHasher) -> Cast:
     async with run.database.unit_of_work() as session:
         await set_system_context(session)
         slug = run.settings.DEFAULT_SUPPLIER_SLUG
-        supplier = await OrganizationRepository(session).get_by_slug(slug)
+        supplier = await organizations.by_slug(session, slug)
         if supplier is None or supplier.kind != OrganizationKind.supplier:
             raise SupplierMissing(
                 f"No supplier organization has the slug {slug!r}: "

@@ -3,24 +3,34 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 
 from medhub.authz.dependencies import CurrentPrincipal, OptionalPrincipal
-from medhub.documents import service
+from medhub.documents import managing, reading, service
+from medhub.documents.access import DocumentAccess
 from medhub.documents.exceptions import FileTooLarge
 from medhub.documents.filenames import content_disposition
-from medhub.documents.schemas import DocumentPage, DocumentRead
+from medhub.documents.schemas import DocumentRead
 from medhub.kit.appstate import AppSettings
 from medhub.kit.db import DbSession
 from medhub.kit.envelope import Envelope, JSONResponse, created, ok
 from medhub.kit.errors import ErrorDetail, ValidationFailed
-from medhub.kit.pagination import Paging, page_of
+from medhub.kit.pagination import Paging, page_envelope, page_of
 from medhub.kit.storage import CHUNK_SIZE
 from medhub.models.documents import DocumentEntity, DocumentType
 
 router = APIRouter(tags=["documents"])
+
+
+def _document_access(request: Request) -> DocumentAccess:
+    # Built by create_app from the rules of the domains that own the entities.
+    access: DocumentAccess = request.app.state.document_access
+    return access
+
+
+Access = Annotated[DocumentAccess, Depends(_document_access)]
 
 
 # The form fields are plain strings checked by the service (400 with details); their
@@ -54,13 +64,14 @@ async def _read_limited(upload: UploadFile, limit: int) -> bytes:
 
 @router.get(
     "/documents",
-    response_model=Envelope[DocumentPage],
+    response_model=page_envelope("documents", DocumentRead),
     summary="Documents of a product, certification or order (all of them for super admins)",
 )
 async def list_documents(
     *,
     principal: OptionalPrincipal,
     session: DbSession,
+    access: Access,
     paging: Paging,
     entity_type: Annotated[
         DocumentEntity | None, Query(description="Required with entity_id (except super admins)")
@@ -68,10 +79,10 @@ async def list_documents(
     entity_id: Annotated[uuid.UUID | None, Query(description="The product, order...")] = None,
     document_type: Annotated[DocumentType | None, Query()] = None,
 ) -> JSONResponse:
-    filters = service.DocumentFilters(
+    filters = reading.DocumentFilters(
         entity_type=entity_type, entity_id=entity_id, document_type=document_type
     )
-    items, total = await service.list_documents(session, principal, filters, paging)
+    items, total = await reading.list_documents(session, principal, access, filters, paging)
     return ok(page_of("documents", [DocumentRead.of(d) for d in items], paging, total))
 
 
@@ -85,6 +96,7 @@ async def upload_document(
     *,
     principal: CurrentPrincipal,
     session: DbSession,
+    access: Access,
     settings: AppSettings,
     file: Annotated[UploadFile, File(description="The file (at most UPLOAD_MAX_BYTES)")],
     entity_type: Annotated[str, Form(max_length=50, json_schema_extra=_ENTITY_ENUM)],
@@ -94,9 +106,10 @@ async def upload_document(
     document_type: Annotated[str, Form(max_length=100, json_schema_extra=_TYPE_ENUM)],
 ) -> JSONResponse:
     content = await _read_limited(file, settings.UPLOAD_MAX_BYTES)
-    document = await service.upload_document(
+    document = await managing.upload_document(
         session,
         principal,
+        access,
         entity_type=entity_type,
         entity_id=_form_uuid("entity_id", entity_id),
         document_type=document_type,
@@ -113,9 +126,10 @@ async def upload_document(
     summary="A document's metadata",
 )
 async def get_document(
-    document_id: uuid.UUID, principal: OptionalPrincipal, session: DbSession
+    document_id: uuid.UUID, principal: OptionalPrincipal, session: DbSession, access: Access
 ) -> JSONResponse:
-    return ok(DocumentRead.of(await service.get_document(session, principal, document_id)))
+    document = await reading.get_document(session, principal, access, document_id)
+    return ok(DocumentRead.of(document))
 
 
 @router.get(
@@ -128,9 +142,10 @@ async def download_document(
     document_id: uuid.UUID,
     principal: OptionalPrincipal,
     session: DbSession,
+    access: Access,
     settings: AppSettings,
 ) -> StreamingResponse:
-    download = await service.open_download(session, principal, document_id, settings)
+    download = await reading.open_download(session, principal, access, document_id, settings)
     document = download.document
     return StreamingResponse(
         download.chunks,
@@ -154,9 +169,10 @@ async def delete_document(
     document_id: uuid.UUID,
     principal: CurrentPrincipal,
     session: DbSession,
+    access: Access,
     settings: AppSettings,
 ) -> JSONResponse:
-    document = await service.delete_document(session, principal, document_id)
+    document = await managing.delete_document(session, principal, access, document_id)
     # Runs after the response, so after the commit: a rolled-back deletion keeps its file.
     cleanup = BackgroundTask(
         service.remove_stored_file, settings, document.storage_backend, document.storage_key

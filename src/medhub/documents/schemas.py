@@ -5,7 +5,6 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from medhub.kit.pagination import Pagination
 from medhub.models.documents import Document
 
 # The route that streams a document's bytes (under the API prefix of app.py).
@@ -44,10 +43,3 @@ class DocumentRead(BaseModel):
             created_at=document.created_at,
             download_url=DOWNLOAD_URL.format(id=document.id),
         )
-
-
-class DocumentPage(BaseModel):
-    """`data` of the document list (for the docs; the route builds it with `page_of`)."""
-
-    documents: list[DocumentRead]
-    pagination: Pagination

@@ -17,7 +17,7 @@ from medhub.events.schemas import (
 )
 from medhub.kit.db import DbSession
 from medhub.kit.envelope import Envelope, JSONResponse, created, ok
-from medhub.kit.pagination import Paging, page_of
+from medhub.kit.pagination import Paging, page_envelope, page_of
 from medhub.mail import service as mail
 from medhub.models.mail import EmailStatus
 
@@ -36,7 +36,7 @@ async def email_queue_status(_principal: JobsManage, session: DbSession) -> JSON
 
 @router.get(
     "/email-queue",
-    response_model=Envelope[dict[str, object]],
+    response_model=page_envelope("emails", EmailRead),
     summary="Queued and sent emails with their attempts and last error",
 )
 async def email_queue(

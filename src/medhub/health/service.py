@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 from medhub.health.schemas import Check, Readiness
 from medhub.kit.db import Database
-from medhub.kit.migrations import head_revision
+from medhub.ops.migrations import head_revision
 
 CHECK_TIMEOUT_SECONDS = 3.0
 

@@ -18,7 +18,6 @@ from medhub.inquiries.schemas import (
     InquiryCreate,
     InquiryDetail,
     InquiryMessageRead,
-    InquiryPage,
     InquiryRead,
     InquirySubmitted,
     InquirySummary,
@@ -28,7 +27,7 @@ from medhub.inquiries.schemas import (
 from medhub.kit.dates import InstantRangeQuery
 from medhub.kit.db import DbSession
 from medhub.kit.envelope import Envelope, JSONResponse, created, ok
-from medhub.kit.pagination import Paging, page_of
+from medhub.kit.pagination import Paging, page_envelope, page_of
 from medhub.models.inquiries import InquiryPriority, InquiryStatus
 
 router = APIRouter(prefix="/inquiries", tags=["inquiries"])
@@ -55,7 +54,7 @@ async def submit_inquiry(
 
 @router.get(
     "",
-    response_model=Envelope[InquiryPage],
+    response_model=page_envelope("inquiries", InquirySummary),
     summary="Your inquiries, newest first (a supplier's staff: all of their supplier's)",
 )
 async def list_inquiries(

@@ -5,7 +5,6 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from medhub.kit.pagination import Pagination
 from medhub.models.inquiries import InquiryMessageKind, InquiryPriority, InquiryStatus
 from medhub.users.schemas import PHONE_PATTERN
 
@@ -125,10 +124,3 @@ class InquiryDetail(InquiryRead):
     messages: list[InquiryMessageRead] = Field(
         description="Oldest first; internal notes only for the supplier's staff"
     )
-
-
-class InquiryPage(BaseModel):
-    """`data` of the inquiry list (for the docs; the route builds it with `page_of`)."""
-
-    inquiries: list[InquirySummary]
-    pagination: Pagination

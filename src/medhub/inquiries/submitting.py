@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from medhub.audit import service as audit
 from medhub.authz.permissions import acts_for_supplier
 from medhub.authz.principal import Principal
-from medhub.catalog import service as catalog
+from medhub.catalog import lookup as catalog
 from medhub.inquiries.exceptions import (
     InvalidField,
 )
@@ -23,7 +23,7 @@ from medhub.inquiries.schemas import (
 )
 from medhub.inquiries.service import inquiry_link
 from medhub.kit.errors import ErrorDetail, NotFound, ValidationFailed
-from medhub.kit.references import ReferenceKind, next_reference
+from medhub.kit.references import ReferenceSeries, next_reference
 from medhub.mail import service as mail
 from medhub.models.inquiries import (
     Inquiry,
@@ -35,6 +35,8 @@ from medhub.notifications import service as notifications
 from medhub.organizations import service as organizations
 from medhub.users import service as users
 
+# INQ-YYYY-NNNNNN, numbered by a sequence of migration 0005.
+INQUIRY_NUMBERS = ReferenceSeries(prefix="INQ", sequence="inquiry_number_seq")
 ACKNOWLEDGMENT_TEMPLATE = "inquiry_acknowledgment"
 EXPECTED_RESPONSE_TIME = "within 1 business day"
 # Acknowledgements to an address no one proved to own: at most this many a day.
@@ -151,7 +153,7 @@ async def submit_inquiry(
     assignee = await repository.pick_assignee(supplier_id)
     inquiry = await repository.add(
         Inquiry(
-            reference_number=await next_reference(session, ReferenceKind.inquiry),
+            reference_number=await next_reference(session, INQUIRY_NUMBERS),
             supplier_id=supplier_id,
             user_id=requester.user_id,
             product_id=data.product_id,

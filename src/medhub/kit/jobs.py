@@ -41,6 +41,7 @@ TASK_MODULES = [
     "medhub.catalog.tasks",
     "medhub.orders.tasks",
     "medhub.auth.tasks",
+    "medhub.audit.tasks",
 ]
 
 jobs_app = App(connector=PsycopgConnector(), import_paths=TASK_MODULES)

@@ -10,8 +10,8 @@ from alembic import context
 from sqlalchemy import create_engine, pool, text
 
 from medhub.kit.db import sqlalchemy_url
-from medhub.kit.migrations import include_object
 from medhub.models import Base
+from medhub.ops.migrations import include_object
 
 # Arbitrary constant shared by every MedHub process: "migrations in progress".
 MIGRATION_LOCK_ID = 0x6D656468  # "medh"

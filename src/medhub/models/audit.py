@@ -1,4 +1,5 @@
-"""The activity log: append-only and hash-chained (see migration 0002 for the triggers)."""
+"""The activity log: append-only and hash-chained (triggers and the sealer: migrations
+0002 and 0008)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,15 @@ class ActivityLog(IdMixin, Base):
         Index("ix_activity_logs_action", "action"),
         Index("ix_activity_logs_entity", "entity_type", "entity_id"),
         Index("ix_activity_logs_created", "created_at"),
+        Index("ix_activity_logs_unsealed", "seq", postgresql_where=text("chain_seq IS NULL")),
     )
 
-    # Position in the chain, assigned by the insert trigger under the chain lock,
-    # so it is the commit order of the log (no gaps, no reordering).
+    # Insertion order, from a sequence in the insert trigger (which takes no lock): a
+    # rolled-back insert leaves a gap, and a row may commit after a higher one.
     seq: Mapped[int] = mapped_column(BigInteger, unique=True, server_default=text("0"))
+    # The inserting transaction (pg_current_xact_id): the sealer takes a row only once
+    # that transaction is certainly over.
+    xact_id: Mapped[int | None] = mapped_column(BigInteger)
     organization_id: Mapped[uuid.UUID | None]
     # No foreign key: the log must outlive the users and rows it mentions.
     user_id: Mapped[uuid.UUID | None]
@@ -38,5 +43,8 @@ class ActivityLog(IdMixin, Base):
         "metadata", JSONB, default=dict, server_default="{}"
     )
     created_at: Mapped[datetime] = mapped_column(server_default=text("clock_timestamp()"))
-    prev_hash: Mapped[str] = mapped_column(String(64), server_default="")
-    row_hash: Mapped[str] = mapped_column(String(64), server_default="")
+    # The chain: NULL until the sealer (`seal_activity_logs()`) gives the row its
+    # position, gapless in sealing order, and the hashes linking it to the row before.
+    chain_seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    row_hash: Mapped[str | None] = mapped_column(String(64))

@@ -9,12 +9,11 @@ from starlette.responses import Response
 from medhub.authz.dependencies import UserPrincipal
 from medhub.kit.db import DbSession, release_connection
 from medhub.kit.envelope import Envelope, JSONResponse, ok
-from medhub.kit.pagination import Paging, page_of
+from medhub.kit.pagination import Paging, page_envelope, page_of
 from medhub.models.notifications import NotificationCategory
 from medhub.notifications import service, stream
 from medhub.notifications.schemas import (
     MarkedRead,
-    NotificationList,
     NotificationRead,
     PreferenceList,
     PreferencesUpdate,
@@ -89,7 +88,7 @@ async def mark_all_read(principal: UserPrincipal, session: DbSession) -> JSONRes
 
 @router.get(
     "",
-    response_model=Envelope[NotificationList],
+    response_model=page_envelope("notifications", NotificationRead, unread_count=int),
     summary="Your notifications, newest first, with the unread count",
 )
 async def list_notifications(

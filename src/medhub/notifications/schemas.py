@@ -6,7 +6,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
-from medhub.kit.pagination import Pagination
 from medhub.models.notifications import NotificationCategory
 
 
@@ -29,12 +28,6 @@ class NotificationRead(Schema):
     @property
     def is_read(self) -> bool:
         return self.read_at is not None
-
-
-class NotificationList(Schema):
-    notifications: list[NotificationRead]
-    pagination: Pagination
-    unread_count: int
 
 
 class MarkedRead(Schema):

@@ -43,9 +43,9 @@ from medhub.authz.principal import Principal
 from medhub.config import Settings
 from medhub.kit.db import Database
 from medhub.kit.errors import ServiceUnavailable
-from medhub.kit.notify_hub import Closed, NotifyHub, Resync, Subscription, Wakeup
 from medhub.kit.tenancy import set_tenant_context
 from medhub.notifications import service
+from medhub.notifications.notify_hub import Closed, NotifyHub, Resync, Subscription, Wakeup
 from medhub.notifications.schemas import NotificationRead
 
 log = structlog.get_logger(__name__)

@@ -26,7 +26,7 @@ from medhub.config import Settings
 from medhub.kit import idempotency
 from medhub.kit.errors import ErrorDetail, NotFound, ValidationFailed
 from medhub.kit.money import to_cents
-from medhub.kit.references import ReferenceKind, next_reference
+from medhub.kit.references import ReferenceSeries, next_reference
 from medhub.models.catalog import Product
 from medhub.models.identity import Address, User
 from medhub.models.orders import Order, OrderItem
@@ -35,6 +35,9 @@ from medhub.orders.repository import OrderRepository
 from medhub.orders.schemas import OrderCreate, OrderRead
 from medhub.orders.service import now, order_view
 from medhub.users import service as users
+
+# ORD-YYYY-NNNNNN, numbered by a sequence of migration 0005.
+ORDER_NUMBERS = ReferenceSeries(prefix="ORD", sequence="order_number_seq")
 
 
 @dataclass(frozen=True)
@@ -162,7 +165,7 @@ async def create_order(
 
     placed_at = now()
     order = Order(
-        order_number=await next_reference(session, ReferenceKind.order),
+        order_number=await next_reference(session, ORDER_NUMBERS),
         user_id=buyer_id,
         buyer_organization_id=principal.organization_id,
         supplier_id=next(iter(products.values())).supplier_id,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,16 +15,7 @@ from medhub.authz.permissions import SUPPLIER_STAFF_ROLES
 from medhub.authz.principal import Principal
 from medhub.kit.repository import Repository
 from medhub.models.orders import Order, OrderItem, OrderStatus, PaymentStatus
-
-
-@dataclass(frozen=True)
-class OrderFilters:
-    status: str | None = None
-    payment_status: str | None = None
-    date_from: datetime | None = None
-    date_to: datetime | None = None
-    user_id: uuid.UUID | None = None
-    search: str | None = None
+from medhub.orders.schemas import OrderFilters
 
 
 def visible_to(principal: Principal) -> Any:

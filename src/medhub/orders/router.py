@@ -11,12 +11,18 @@ from medhub.kit.dates import DayRangeQueryWithLegacyNames
 from medhub.kit.db import DbSession
 from medhub.kit.envelope import Envelope, JSONResponse, created, ok
 from medhub.kit.errors import PayloadTooLarge
-from medhub.kit.pagination import Paging, page_of
+from medhub.kit.pagination import Paging, page_envelope, page_of
 from medhub.models.orders import OrderStatus, PaymentStatus
 from medhub.orders import bulk, lifecycle, placing, service
 from medhub.orders.auth import OrdersBulk, OrdersCreate, OrdersManage
-from medhub.orders.repository import OrderFilters
-from medhub.orders.schemas import OrderCancel, OrderCreate, OrderRead, OrderStatusUpdate
+from medhub.orders.schemas import (
+    OrderCancel,
+    OrderCreate,
+    OrderFilters,
+    OrderRead,
+    OrderStatusUpdate,
+    OrderSummary,
+)
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -75,7 +81,7 @@ async def create_bulk_order(
 
 @router.get(
     "",
-    response_model=Envelope[dict[str, object]],
+    response_model=page_envelope("orders", OrderSummary),
     summary="Orders: your own, or all of your supplier's for its staff",
 )
 async def list_orders(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -8,6 +9,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from medhub.kit.money import Money
 from medhub.models.orders import OrderStatus
+
+
+@dataclass(frozen=True)
+class OrderFilters:
+    status: str | None = None
+    payment_status: str | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    user_id: uuid.UUID | None = None
+    search: str | None = None
 
 
 class Schema(BaseModel):

@@ -14,8 +14,8 @@ from medhub.authz.principal import Principal
 from medhub.kit.errors import NotFound
 from medhub.kit.pagination import PageParams
 from medhub.models.orders import Order, OrderItem
-from medhub.orders.repository import OrderFilters, OrderRepository
-from medhub.orders.schemas import OrderItemRead, OrderRead, OrderSummary
+from medhub.orders.repository import OrderRepository
+from medhub.orders.schemas import OrderFilters, OrderItemRead, OrderRead, OrderSummary
 
 
 class OrderNotFound(NotFound):

@@ -22,10 +22,10 @@ from medhub.config import ConfigurationError, Settings, get_settings
 from medhub.kit.db import Database
 from medhub.kit.errors import AppError
 from medhub.kit.logging import configure_logging
-from medhub.kit.provision import prepare_database
 from medhub.kit.security import PasswordHasher
 from medhub.kit.tenancy import set_system_context
 from medhub.models.identity import Organization, User
+from medhub.ops.provision import prepare_database
 from medhub.organizations import members, tenants
 
 tenants_app = typer.Typer(help="Organizations (tenants)", no_args_is_help=True)

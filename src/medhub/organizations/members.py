@@ -26,11 +26,10 @@ from medhub.organizations.exceptions import (
     TenantDeleted,
 )
 from medhub.organizations.repository import (
-    MemberFilters,
     MemberRepository,
     OrganizationRepository,
 )
-from medhub.organizations.schemas import MemberCreate, MemberUpdate
+from medhub.organizations.schemas import MemberCreate, MemberFilters, MemberUpdate
 from medhub.organizations.service import allowed_roles
 from medhub.users import service as users
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, false, func, select
@@ -14,28 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from medhub.authz.principal import Principal
 from medhub.kit.repository import Repository
 from medhub.models.identity import Organization, User
+from medhub.organizations.schemas import MemberFilters, TenantFilters
 
 SLUG_CONSTRAINT = "uq_organizations_slug"
-
-
-@dataclass(frozen=True)
-class TenantFilters:
-    status: str | None = None
-    kind: str | None = None
-    search: str | None = None
-    sort: str = "created_at"
-    descending: bool = True
-
-
-@dataclass(frozen=True)
-class MemberFilters:
-    organization_id: uuid.UUID | None = None
-    role: str | None = None
-    is_active: bool | None = None
-    is_approved: bool | None = None
-    search: str | None = None
-    sort: str = "created_at"
-    descending: bool = True
 
 
 def _contains(text: str) -> str:

@@ -10,17 +10,18 @@ from fastapi import APIRouter, Query
 from medhub.auth.runtime import Runtime
 from medhub.kit.db import DbSession
 from medhub.kit.envelope import Envelope, JSONResponse, created, ok
-from medhub.kit.pagination import Paging, page_of
+from medhub.kit.pagination import Paging, page_envelope, page_of
 from medhub.models.identity import OrganizationKind, OrganizationStatus, Role
 from medhub.organizations import members, tenants
 from medhub.organizations.auth import TenantsManage, UsersManage
-from medhub.organizations.repository import MemberFilters, TenantFilters
 from medhub.organizations.schemas import (
     MemberCreate,
+    MemberFilters,
     MemberUpdate,
     TenantCreate,
     TenantCreated,
     TenantDetail,
+    TenantFilters,
     TenantRead,
     TenantUpdate,
 )
@@ -36,7 +37,7 @@ Order = Annotated[Literal["asc", "desc"], Query(description="Sort direction")]
 
 @router.get(
     "/tenants",
-    response_model=Envelope[dict[str, object]],
+    response_model=page_envelope("tenants", TenantRead),
     summary="List organizations (super admin); deleted ones only with status=deleted",
 )
 async def list_tenants(
@@ -114,7 +115,7 @@ async def delete_tenant(
 
 @router.get(
     "/users",
-    response_model=Envelope[dict[str, object]],
+    response_model=page_envelope("users", UserRead),
     summary="List your organization's members (super admins: every account)",
 )
 async def list_users(

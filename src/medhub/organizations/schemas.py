@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -11,6 +12,26 @@ from medhub.models.identity import OrganizationKind, Role
 from medhub.users.schemas import PHONE_PATTERN
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+
+
+@dataclass(frozen=True)
+class TenantFilters:
+    status: str | None = None
+    kind: str | None = None
+    search: str | None = None
+    sort: str = "created_at"
+    descending: bool = True
+
+
+@dataclass(frozen=True)
+class MemberFilters:
+    organization_id: uuid.UUID | None = None
+    role: str | None = None
+    is_active: bool | None = None
+    is_approved: bool | None = None
+    search: str | None = None
+    sort: str = "created_at"
+    descending: bool = True
 
 
 class Body(BaseModel):

@@ -13,6 +13,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medhub.models.identity import Organization, OrganizationKind, Role
+from medhub.organizations.repository import OrganizationRepository
 
 # Which roles an organization of each kind employs.
 STAFF_ROLES: dict[str, tuple[Role, ...]] = {
@@ -38,6 +39,12 @@ async def status_of(session: AsyncSession, organization_id: uuid.UUID) -> str | 
         select(Organization.status).where(Organization.id == organization_id)
     )
     return result.scalar_one_or_none()
+
+
+async def by_slug(session: AsyncSession, slug: str) -> Organization | None:
+    """An organization by slug, as far as the caller's context may read it (the demo
+    seeding looks up the default supplier in system context)."""
+    return await OrganizationRepository(session).get_by_slug(slug)
 
 
 async def name_of(session: AsyncSession, organization_id: uuid.UUID) -> str | None:
@@ -66,5 +73,3 @@ async def staff_ids(
         {"org": organization_id, "roles": [str(role) for role in roles]},
     )
     return [row[0] for row in result]
-
-

@@ -21,11 +21,12 @@ from medhub.kit.pagination import PageParams
 from medhub.kit.security import PasswordHasher
 from medhub.models.identity import Organization, OrganizationKind, OrganizationStatus, Role, User
 from medhub.organizations.exceptions import SlugTaken, TenantDeleted
-from medhub.organizations.repository import OrganizationRepository, TenantFilters
+from medhub.organizations.repository import OrganizationRepository
 from medhub.organizations.schemas import (
     SLUG_PATTERN,
     TenantCreate,
     TenantDetail,
+    TenantFilters,
     TenantRead,
     TenantUpdate,
 )

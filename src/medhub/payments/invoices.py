@@ -24,7 +24,7 @@ from medhub.audit import service as audit
 from medhub.config import Settings
 from medhub.documents import service as documents
 from medhub.kit.money import to_cents
-from medhub.kit.references import ReferenceKind, next_reference
+from medhub.kit.references import ReferenceSeries, next_reference
 from medhub.models.orders import Invoice, Order, Payment
 from medhub.notifications import service as notifications
 from medhub.orders import service as orders
@@ -34,6 +34,8 @@ from medhub.payments.repository import InvoiceRepository
 
 log = structlog.get_logger(__name__)
 
+# INV-YYYY-NNNNNN, numbered by a sequence of migration 0005.
+INVOICE_NUMBERS = ReferenceSeries(prefix="INV", sequence="invoice_number_seq")
 DATE_FORMAT = "%d %B %Y"
 PROVIDER_LABELS = {"manual": "Bank transfer", "stripe": "Card (Stripe)"}
 
@@ -198,7 +200,7 @@ async def issue_invoice(
     existing = await repository.for_order(order.id)
     if existing is not None:
         return existing
-    number = await next_reference(session, ReferenceKind.invoice)
+    number = await next_reference(session, INVOICE_NUMBERS)
     detail = await orders.order_detail(session, order)
     # Issued by the supplier's staff or in system context: both may read the name.
     supplier_name = await organizations.name_of(session, order.supplier_id)

@@ -12,13 +12,13 @@ from medhub.authz.dependencies import CurrentPrincipal
 from medhub.kit.appstate import AppSettings
 from medhub.kit.db import DbSession
 from medhub.kit.envelope import Envelope, JSONResponse, ok
-from medhub.kit.pagination import Paging, page_of
+from medhub.kit.pagination import Paging, page_envelope, page_of
 from medhub.payments import service
 from medhub.payments.auth import PaymentsManage, PaymentStarter
 from medhub.payments.schemas import (
     InvoiceRead,
     MarkPaid,
-    PaymentPage,
+    PaymentRead,
     PaymentRecorded,
     PaymentStarted,
     RefundCreate,
@@ -60,7 +60,7 @@ async def start_payment(
 
 @router.get(
     "/orders/{order_id}/payments",
-    response_model=Envelope[PaymentPage],
+    response_model=page_envelope("payments", PaymentRead),
     summary="An order's payment attempts, newest first (its buyer and the supplier's staff)",
 )
 async def list_payments(

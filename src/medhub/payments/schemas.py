@@ -7,7 +7,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from medhub.documents.schemas import DOWNLOAD_URL
 from medhub.kit.money import Money, MoneyIn
-from medhub.kit.pagination import Pagination
 from medhub.models.orders import Invoice, Payment
 from medhub.orders.schemas import OrderRead
 
@@ -55,13 +54,6 @@ class PaymentStarted(BaseModel):
     bank_transfer: BankTransfer | None = Field(
         default=None, description="Manual provider: what to transfer, quoting which reference"
     )
-
-
-class PaymentPage(BaseModel):
-    """`data` of the payment-attempt list (for the docs; the route builds it with `page_of`)."""
-
-    payments: list[PaymentRead]
-    pagination: Pagination
 
 
 class MarkPaid(Input):

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from medhub.authz.dependencies import UserPrincipal
 from medhub.kit.db import DbSession
 from medhub.kit.envelope import Envelope, JSONResponse, created, ok
-from medhub.kit.pagination import Paging, page_of
+from medhub.kit.pagination import Paging, page_envelope, page_of
 from medhub.users import service
 from medhub.users.schemas import (
     AddressCreate,
@@ -52,7 +52,9 @@ async def stats(principal: UserPrincipal, session: DbSession) -> JSONResponse:
     return ok(await service.stats(session, principal))
 
 
-@router.get("/addresses", response_model=Envelope[dict[str, object]], summary="Your addresses")
+@router.get(
+    "/addresses", response_model=page_envelope("addresses", AddressRead), summary="Your addresses"
+)
 async def list_addresses(
     principal: UserPrincipal, session: DbSession, paging: Paging
 ) -> JSONResponse:

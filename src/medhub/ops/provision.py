@@ -20,9 +20,9 @@ from psycopg import sql
 from sqlalchemy import make_url
 
 from medhub.config import ConfigurationError, Settings
-from medhub.kit import migrations
 from medhub.kit.db import libpq_url
-from medhub.kit.embedded_pg import EmbeddedPostgres, start_embedded
+from medhub.ops import migrations
+from medhub.ops.embedded_pg import EmbeddedPostgres, start_embedded
 
 log = structlog.get_logger(__name__)
 
