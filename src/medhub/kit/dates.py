@@ -95,25 +95,22 @@ def _ordered(first: date | datetime | None, last: date | datetime | None) -> Non
         )
 
 
-def _day_range(
-    first: Annotated[
-        Day | None, Query(alias="from", description="First day, inclusive (YYYY-MM-DD, UTC)")
-    ] = None,
-    last: Annotated[
-        Day | None, Query(alias="to", description="Last day, inclusive (YYYY-MM-DD, UTC)")
-    ] = None,
-) -> DayRange:
+_FirstDay = Annotated[
+    Day | None, Query(alias="from", description="First day, inclusive (YYYY-MM-DD, UTC)")
+]
+_LastDay = Annotated[
+    Day | None, Query(alias="to", description="Last day, inclusive (YYYY-MM-DD, UTC)")
+]
+
+
+def _day_range(first: _FirstDay = None, last: _LastDay = None) -> DayRange:
     _ordered(first, last)
     return DayRange(first, last)
 
 
 def _day_range_with_legacy_names(
-    first: Annotated[
-        Day | None, Query(alias="from", description="First day, inclusive (YYYY-MM-DD, UTC)")
-    ] = None,
-    last: Annotated[
-        Day | None, Query(alias="to", description="Last day, inclusive (YYYY-MM-DD, UTC)")
-    ] = None,
+    first: _FirstDay = None,
+    last: _LastDay = None,
     date_from: Annotated[
         Day | None, Query(deprecated=True, description="Old spelling of `from`")
     ] = None,
