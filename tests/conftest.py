@@ -13,19 +13,28 @@ copy (about 0.1 s), so tests commit for real, run concurrent requests, and never
 see each other's rows. The app always connects as the non-superuser
 application role, exactly as in production.
 
+The copies are made (and dropped) on a background thread while the previous test
+runs, under two names per process taking turns (DatabaseSupply). Building an app costs
+more CPU than most tests, so `app` hands a test the app an earlier test of the same
+process built with equal settings (same database name and DATA_DIR, both fresh
+again), after resetting what it keeps in memory; its lifespan still starts and stops
+with every test.
+
 The suite runs in parallel (pytest-xdist, `addopts` in pyproject.toml): whatever
-outlives a test is per worker process (template database, Redis database, files
-under the worker's own `tmp_path`).
+outlives a test is per worker process (template database, test database names,
+DATA_DIR, Redis database, files under the worker's own `tmp_path`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,7 +80,8 @@ def _lowest_allowed(name: str) -> int:
 
 # Every test account's password is hashed (and every login verified) at the cheapest
 # Argon2 cost the settings accept: at production cost hashing alone took a large part
-# of the suite. Tests about hashing itself ask for PRODUCTION_HASHING explicitly.
+# of the suite. Tests about hashing itself are marked `production_hashing`, and every
+# Settings they make (make_settings) hash as production does.
 CHEAP_HASHING: dict[str, Any] = {
     "PASSWORD_HASH_MEMORY_KIB": _lowest_allowed("PASSWORD_HASH_MEMORY_KIB"),
     "PASSWORD_HASH_ITERATIONS": _lowest_allowed("PASSWORD_HASH_ITERATIONS"),
@@ -79,6 +89,25 @@ CHEAP_HASHING: dict[str, Any] = {
 PRODUCTION_HASHING: dict[str, Any] = {
     name: Settings.model_fields[name].default for name in CHEAP_HASHING
 }
+
+
+# Each worker holds a dozen or two database connections at its busiest (the app's pool,
+# the LISTEN connection, job workers, live servers); a server allows about a hundred.
+MAX_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """How many workers `-n auto` (in addopts) starts: one more than there are cores.
+
+    Much of a test is waiting on PostgreSQL (copying its database, queries), which an
+    extra worker fills: on the 2-core CI machine 3 workers beat 2 by about a fifth,
+    and 4 were no faster than 3.
+    PYTEST_XDIST_AUTO_NUM_WORKERS, when set, decides instead (xdist reads it).
+    """
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min((cores or 1) + 1, MAX_WORKERS)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -197,28 +226,67 @@ def clone_database(admin_server_url: str, template: str, name: str | None = None
     return DatabaseUrls(admin=admin, app=app_url_for(admin, APP_ROLE), name=name)
 
 
-@pytest.fixture
-def database_urls(admin_server_url: str, template_database: str) -> Iterator[DatabaseUrls]:
-    """A fresh, migrated database of this test's own.
+class DatabaseSupply:
+    """Fresh copies of the template, made ahead of need on a thread of their own.
 
-    Under the same name for every test of the process (copied from the template before
-    the test, dropped after it), like `data_dir`: two tests' settings then differ only
-    where a test asks, which is what lets `app` serve one app to many tests.
+    Copying the template (~0.15 s) and dropping a used copy (~0.1 s once several workers
+    do it at once) are waits on the server; done while the previous test runs, a test
+    waits for neither. The copies take turns between two names per process, dropped
+    and copied again in the background, so the settings of a test (and the app built
+    for them, see `app`) come back every other test.
     """
-    name = f"medhub_t_{os.getpid()}"
-    # Whatever a test of a process that died (with this pid) left behind.
-    _drop_database(admin_server_url, name)
-    urls = clone_database(admin_server_url, template_database, name)
+
+    NAMES = 2
+
+    def __init__(self, admin_server_url: str, template: str) -> None:
+        self.admin_server_url = admin_server_url
+        self.template = template
+        self.names = [f"medhub_t_{os.getpid()}_{n}" for n in range(self.NAMES)]
+        self._turn = itertools.cycle(self.names)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-databases")
+        self._next = self._prepare()
+
+    def _prepare(self) -> Future[DatabaseUrls]:
+        name = next(self._turn)
+
+        def fresh_copy() -> DatabaseUrls:
+            # The copy this name had two tests ago (or that a process which died with
+            # this pid left behind).
+            _drop_database(self.admin_server_url, name)
+            return clone_database(self.admin_server_url, self.template, name)
+
+        return self._executor.submit(fresh_copy)
+
+    def take(self) -> DatabaseUrls:
+        urls = self._next.result()
+        self._next = self._prepare()
+        return urls
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        for name in self.names:
+            _drop_database(self.admin_server_url, name)
+
+
+@pytest.fixture(scope="session")
+def database_supply(admin_server_url: str, template_database: str) -> Iterator[DatabaseSupply]:
+    supply = DatabaseSupply(admin_server_url, template_database)
     try:
-        yield urls
+        yield supply
     finally:
-        _drop_database(admin_server_url, urls.name)
+        supply.close()
+
+
+@pytest.fixture
+def database_urls(database_supply: DatabaseSupply) -> DatabaseUrls:
+    """A fresh, migrated database of this test's own (see DatabaseSupply)."""
+    return database_supply.take()
 
 
 @pytest.fixture
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """DATA_DIR, empty for every test: one path per process, for the reason given in
-    `database_urls`."""
+    """DATA_DIR, empty for every test: one path per process, so that the settings of
+    two tests differ only where a test asks (see `app`)."""
     path = tmp_path_factory.getbasetemp() / "data"
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir()
@@ -249,11 +317,15 @@ def _settings_for(app_url: str, admin_url: str, data_dir: Path, **overrides: Any
 
 
 @pytest.fixture
-def make_settings(database_urls: DatabaseUrls, data_dir: Path) -> Callable[..., Settings]:
+def make_settings(
+    database_urls: DatabaseUrls, data_dir: Path, request: pytest.FixtureRequest
+) -> Callable[..., Settings]:
     """Settings for this test's database; keyword arguments override any field."""
+    hashing = PRODUCTION_HASHING if request.node.get_closest_marker("production_hashing") else {}
 
     def build(**overrides: Any) -> Settings:
-        return _settings_for(database_urls.app, database_urls.admin, data_dir, **overrides)
+        values = {**hashing, **overrides}
+        return _settings_for(database_urls.app, database_urls.admin, data_dir, **values)
 
     return build
 
@@ -282,14 +354,15 @@ def _release_apps() -> Iterator[None]:
 
 # Apps built for earlier tests of this process, most recently used first. Building
 # one (FastAPI analyses every route's signature and models) costs about 0.3 s of CPU,
-# more than most tests; a few settings variants cover almost every test.
+# more than most tests; a few settings variants (times the two database names) cover
+# almost every test.
 _built_apps: list[FastAPI] = []
-KEPT_APPS = 4
+KEPT_APPS = 6
 
 
 async def _app_for(settings: Settings) -> FastAPI:
     """An app for `settings`: one built for an earlier test with equal settings (so the
-    same database name and DATA_DIR, both emptied since), or a new one.
+    same database name and DATA_DIR, both fresh again), or a new one.
 
     What an app accumulates in memory is reset here, so a test sees what a freshly built
     app would show: request metrics and in-process rate-limit counters. Its lifespan

@@ -10,6 +10,7 @@ import uuid
 
 import bcrypt
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from tests.auth.helpers import (
@@ -25,7 +26,6 @@ from tests.auth.helpers import (
     scalar,
     serve,
 )
-from tests.conftest import PRODUCTION_HASHING
 from tests.factories import Factory
 
 WRONG = "Wrong-Password-99!"
@@ -134,6 +134,7 @@ async def test_unverified_accounts_can_log_in(client: httpx.AsyncClient, factory
     assert response.json()["data"]["user"]["is_verified"] is False
 
 
+@pytest.mark.production_hashing
 async def test_legacy_bcrypt_hash_logs_in_and_is_upgraded(
     client: httpx.AsyncClient, factory: Factory, admin_sql: AdminSql
 ) -> None:
@@ -175,13 +176,13 @@ async def test_member_of_suspended_organization_cannot_log_in(
     assert_error(await me(client, account.headers), 401, "AUTHENTICATION_ERROR")
 
 
+# At production cost, as deployed: the hash must be what dominates both answers.
+@pytest.mark.production_hashing
 async def test_unknown_email_costs_about_what_a_wrong_password_costs(
     make_settings: MakeSettings,
 ) -> None:
     """Behavioural check: both paths hash, so neither answers much faster (no enumeration)."""
-    # At production cost, as deployed: the hash must be what dominates both answers.
-    settings = make_settings(LOGIN_MAX_FAILURES=100, **PRODUCTION_HASHING)
-    async with serve(settings) as served:
+    async with serve(make_settings(LOGIN_MAX_FAILURES=100)) as served:
         factory = Factory(served.app, served.client)
         account = await factory.user(login=False)
 

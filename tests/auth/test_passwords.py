@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from tests.auth.helpers import (
@@ -40,6 +41,7 @@ async def change(
     )
 
 
+@pytest.mark.production_hashing
 async def test_change_password_happy_path(
     client: httpx.AsyncClient, factory: Factory, admin_sql: AdminSql
 ) -> None:

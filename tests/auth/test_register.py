@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from tests.auth.helpers import (
@@ -30,6 +31,7 @@ def user_count(admin_sql: AdminSql) -> int:
     return int(scalar(admin_sql, "SELECT count(*) FROM users"))
 
 
+@pytest.mark.production_hashing
 async def test_register_answers_201_with_the_account_and_a_message(
     client: httpx.AsyncClient, admin_sql: AdminSql
 ) -> None:
