@@ -32,6 +32,7 @@ import fcntl
 import itertools
 import os
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -50,6 +51,7 @@ from psycopg import sql
 from sqlalchemy import make_url
 
 from medhub.app import create_app
+from medhub.authz.session_cache import AUTH_CHANGED_CHANNEL, SessionCache
 from medhub.config import Environment, Settings
 from medhub.kit.db import Database, libpq_url
 from medhub.kit.logging import configure_logging
@@ -405,15 +407,49 @@ def database(app: FastAPI) -> Database:
 
 
 @pytest.fixture
-def admin_sql(database_urls: DatabaseUrls) -> Callable[..., list[tuple[Any, ...]]]:
-    """Run SQL as the schema owner (for setting up and inspecting state, never for the app)."""
+def admin_sql(
+    database_urls: DatabaseUrls, request: pytest.FixtureRequest
+) -> Callable[..., list[tuple[Any, ...]]]:
+    """Run SQL as the schema owner (for setting up and inspecting state, never for the app).
+
+    A change made this way reaches the running app's session-check cache through
+    NOTIFY, a few milliseconds later; a test's next request must not race it. So each
+    statement is followed by a barrier: a marker announced after it, and waited for
+    (the app's listener receives announcements in commit order).
+    """
+    running: FastAPI | None = (
+        request.getfixturevalue("app") if "app" in request.fixturenames else None
+    )
 
     def run(statement: str, params: Any = None) -> list[tuple[Any, ...]]:
         with psycopg.connect(database_urls.admin, autocommit=True) as conn:
             cursor = conn.execute(statement, params)  # type: ignore[arg-type]
-            return cursor.fetchall() if cursor.description else []
+            rows = cursor.fetchall() if cursor.description else []
+            if running is not None:
+                _await_announcements(conn, running)
+            return rows
 
     return run
+
+
+def _await_announcements(conn: psycopg.Connection[Any], running: FastAPI) -> None:
+    cache: SessionCache = running.state.session_cache
+    hub = getattr(running.state, "notify_hub", None)
+    if hub is None or not hub.listening:
+        return
+    token = uuid.uuid4().hex
+    conn.execute("SELECT pg_notify(%s, %s)", (AUTH_CHANGED_CHANNEL, f"barrier:{token}"))
+    # Synchronous on purpose: the test's event loop is blocked while this runs, so the
+    # hub's socket is read here directly (what every cache hit does anyway). The marker
+    # takes well under a millisecond: poll tightly rather than with the usual interval.
+    deadline = time.monotonic() + 5
+    while True:
+        hub.poll()
+        if token in cache.barriers_seen:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail("the app did not receive the database's announcements")
+        time.sleep(0.0002)
 
 
 @pytest.fixture

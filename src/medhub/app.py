@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Depends, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from medhub import __version__
@@ -17,6 +17,7 @@ from medhub.audit.router import router as audit_router
 from medhub.auth.router import router as auth_router
 from medhub.auth.runtime import build_runtime
 from medhub.authz.dependencies import api_rate_limit
+from medhub.authz.session_cache import AUTH_CHANGED_CHANNEL, CACHE_KEY, SessionCache
 from medhub.catalog.document_access import DOCUMENT_ACCESS as CATALOG_DOCUMENT_ACCESS
 from medhub.catalog.router import router as catalog_router
 from medhub.config import ConfigurationError, Settings, get_settings
@@ -35,10 +36,11 @@ from medhub.kit.logging import configure_logging
 from medhub.kit.metrics import Metrics
 from medhub.kit.middleware import RequestContextMiddleware
 from medhub.kit.ratelimit import RateLimiter
-from medhub.kit.routing import MisroutedMethodGuard, route_methods
+from medhub.kit.routing import MisroutedMethodGuard, install_route_index, route_methods
 from medhub.notifications.notify_hub import NotifyHub
 from medhub.notifications.router import router as notifications_router
 from medhub.ops.provision import check_app_role, prepare_database, wait_for_database
+from medhub.ops.worker_election import WorkerElection
 from medhub.orders.document_access import DOCUMENT_ACCESS as ORDER_DOCUMENT_ACCESS
 from medhub.orders.router import router as orders_router
 from medhub.organizations.router import router as organizations_router
@@ -100,6 +102,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Every router is included by now (tests add theirs after create_app): read the
     # methods per path once, for the 405 answers.
     route_methods(app)
+    install_route_index(app)
     if app.state.database is None:
         # Started without `medhub serve` and without DATABASE_URL: bring up the
         # embedded server here (blocking work, so off the event loop).
@@ -111,18 +114,31 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(check_app_role, url)
     hub = NotifyHub(app.state.database.url)
     app.state.notify_hub = hub
+    # Session checks are cached only as long as the database can tell this process
+    # when one changes (authz/session_cache.py).
+    session_cache: SessionCache = app.state.session_cache
+    app.state.database.session_info[CACHE_KEY] = session_cache
+    hub.watch(AUTH_CHANGED_CHANNEL, session_cache.announced, session_cache.listening_changed)
+    session_cache.poll = hub.poll
     await hub.start()
+    metrics: Metrics = app.state.metrics
+    metrics.start()
     worker: asyncio.Task[None] | None = None
     if settings.RUN_WORKER:
-        # One in-process worker, so a single `medhub serve` is a working system;
-        # scaled-out deployments run `medhub worker` processes and --no-worker here.
+        # One in-process worker, so a single `medhub serve` is a working system; the
+        # API processes sharing a database (`serve --workers N`) elect the one that
+        # runs it, and a lone process wins at once (ops/worker_election.py).
+        # Scaled-out deployments run `medhub worker` processes and --no-worker here.
         runtime = JobRuntime(settings=settings, database=app.state.database)
+        election = WorkerElection(app.state.database.url)
         worker = asyncio.create_task(
-            run_worker(
-                runtime,
-                concurrency=settings.WORKER_CONCURRENCY,
-                install_signal_handlers=False,
-                name="medhub-serve-worker",
+            election.run(
+                lambda: run_worker(
+                    runtime,
+                    concurrency=settings.WORKER_CONCURRENCY,
+                    install_signal_handlers=False,
+                    name="medhub-serve-worker",
+                )
             ),
             name="medhub-worker",
         )
@@ -135,6 +151,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+        await metrics.stop()
         await hub.stop()
         await app.state.database.dispose()
         log.info("app.stopped")
@@ -172,6 +189,7 @@ def create_app(
     app.state.auth_runtime = runtime
     app.state.token_codec = runtime.codec
     app.state.rate_limiter = RateLimiter(settings)
+    app.state.session_cache = SessionCache(max_age=settings.SESSION_CACHE_SECONDS)
     # Documents attach to other domains' entities; those domains decide who sees them.
     app.state.document_access = DocumentAccess({**CATALOG_DOCUMENT_ACCESS, **ORDER_DOCUMENT_ACCESS})
     # Late-bound: in embedded mode the database is created by the lifespan.
@@ -180,26 +198,38 @@ def create_app(
     install_error_handlers(app)
     install_docs(app)
 
-    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(api_rate_limit)])
+    # Each domain's router is included at the top level, not under one `/api/v1`
+    # router: FastAPI walks an included router's routes on every request that reaches
+    # it, so nesting multiplied the walk (kit/routing.RouteIndex then narrows the top
+    # level to the routers that can match a path).
+    api_dependencies = [Depends(api_rate_limit)]
 
-    @api.get("", response_model=Envelope[dict[str, str]], tags=["meta"], summary="Service index")
+    @app.get(
+        API_PREFIX,
+        response_model=Envelope[dict[str, str]],
+        tags=["meta"],
+        summary="Service index",
+        dependencies=api_dependencies,
+    )
     async def index() -> JSONResponse:
         return ok({"name": "MedHub", "version": __version__, "docs": "/docs"})
 
-    api.include_router(auth_router)
-    api.include_router(users_router)
-    api.include_router(organizations_router)
-    api.include_router(audit_router)
-    api.include_router(apikeys_router)
-    api.include_router(events_router)
-    api.include_router(notifications_router)
-    api.include_router(catalog_router)
-    api.include_router(inquiries_router)
-    api.include_router(orders_router)
-    api.include_router(payments_router)
-    api.include_router(documents_router)
-    api.include_router(reports_router)
-    app.include_router(api)
+    for router in (
+        auth_router,
+        users_router,
+        organizations_router,
+        audit_router,
+        apikeys_router,
+        events_router,
+        notifications_router,
+        catalog_router,
+        inquiries_router,
+        orders_router,
+        payments_router,
+        documents_router,
+        reports_router,
+    ):
+        app.include_router(router, prefix=API_PREFIX, dependencies=api_dependencies)
     app.include_router(payment_webhooks_router, prefix=API_PREFIX)
     app.include_router(health_router)
 

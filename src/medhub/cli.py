@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -20,6 +21,7 @@ from medhub.kit.db import Database
 from medhub.kit.email import TemplateRenderer, build_message, sample_context
 from medhub.kit.jobs import JobRuntime, run_worker
 from medhub.kit.logging import configure_logging
+from medhub.kit.metrics import multiprocess_directory, multiprocess_directory_configured
 from medhub.ops import migrations
 from medhub.ops.provision import (
     DatabaseTarget,
@@ -41,9 +43,23 @@ app.add_typer(users_app, name="users")
 app.add_typer(seed_app, name="seed")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, *, code: int = 1) -> None:
     typer.secho(f"medhub: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=1)
+    raise typer.Exit(code=code)
+
+
+def parse_workers(value: str | int) -> int:
+    """`--workers`: a number of API processes (at least 1), or `auto`: one per CPU."""
+    text = str(value).strip()
+    if text.lower() == "auto":
+        return os.cpu_count() or 1
+    try:
+        count = int(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is neither a number nor 'auto'") from None
+    if count < 1:
+        raise typer.BadParameter(f"{count} is not a number of processes (at least 1)")
+    return count
 
 
 def _settings() -> Settings:
@@ -79,7 +95,14 @@ def version() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default: HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind (default: PORT)")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="API worker processes")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            parser=parse_workers,
+            metavar="N|auto",
+            help="API processes: a number, or auto for one per CPU core",
+        ),
+    ] = 1,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development)")] = False,
     worker: Annotated[
         bool, typer.Option(help="Run a job worker in the API process (off when scaled out)")
@@ -92,6 +115,14 @@ def serve(
         os.environ["RUN_WORKER"] = "false"
     if reload and workers > 1:
         _fail("--reload and --workers cannot be combined")
+    if workers > 1 and not settings.REDIS_URL:
+        # Each process would count requests on its own: N times every limit.
+        _fail(
+            f"--workers {workers} needs REDIS_URL: rate limits must be counted in one place "
+            "for all the API processes (for example REDIS_URL=redis://127.0.0.1:6379/0), "
+            "or serve with --workers 1",
+            code=2,
+        )
     try:
         prepare_database(settings)
     except ConfigurationError as exc:
@@ -104,22 +135,28 @@ def serve(
     # stops the embedded server through its exit hook.
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, _stop_requested)
+    # Several processes count into files of one directory, which every scrape reads
+    # (kit/metrics.py); they inherit it through the environment. A directory set by
+    # the operator is used (emptied) even for one process: prometheus_client already
+    # chose its multiprocess mode from it.
+    shared_metrics = workers > 1 or multiprocess_directory_configured() is not None
     # uvicorn runs the single process itself, or supervises reload/worker processes,
     # which inherit DATABASE_URL; it exits with code 3 if the application cannot start.
-    uvicorn.run(
-        "medhub.app:create_app",
-        factory=True,
-        host=host or settings.HOST,
-        port=port or settings.PORT,
-        workers=workers,
-        reload=reload,
-        access_log=False,
-        log_config=None,
-        # MedHub resolves the client address itself (TRUSTED_PROXIES), per request.
-        proxy_headers=False,
-        timeout_graceful_shutdown=30,
-        lifespan="on",
-    )
+    with multiprocess_directory() if shared_metrics else contextlib.nullcontext():
+        uvicorn.run(
+            "medhub.app:create_app",
+            factory=True,
+            host=host or settings.HOST,
+            port=port or settings.PORT,
+            workers=workers,
+            reload=reload,
+            access_log=False,
+            log_config=None,
+            # MedHub resolves the client address itself (TRUSTED_PROXIES), per request.
+            proxy_headers=False,
+            timeout_graceful_shutdown=30,
+            lifespan="on",
+        )
 
 
 @app.command("worker")

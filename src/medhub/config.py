@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     JWT_PREVIOUS_SECRETS: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     ACCESS_TOKEN_TTL_MINUTES: int = Field(default=15, ge=1, le=1440)
     REFRESH_TOKEN_TTL_DAYS: int = Field(default=7, ge=1, le=90)
+    # How long a process may reuse a login session's check without asking the database
+    # again; 0 checks on every request. Changes are announced by NOTIFY and applied at
+    # once, so this only bounds how long an entry lives (authz/session_cache.py).
+    SESSION_CACHE_SECONDS: float = Field(default=60.0, ge=0, le=3600)
     COOKIE_SECURE: bool | None = None
     COOKIE_DOMAIN: str | None = None
 

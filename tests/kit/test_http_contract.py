@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import pytest
@@ -275,16 +276,31 @@ async def test_cors_allows_configured_origin_only(
     assert allowed.headers["x-request-id"]
 
 
+def _json_lines(text: str) -> list[dict[str, Any]]:
+    parsed = []
+    for raw in text.splitlines():
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            parsed.append(value)
+    return parsed
+
+
 async def test_access_log_line_uses_route_template(
-    probe_client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+    probe_client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="medhub.access"):
-        await probe_client.get("/api/v1/_probe/raise/not_found", headers={"X-Request-ID": "log-1"})
+    capsys.readouterr()
+    await probe_client.get("/api/v1/_probe/raise/not_found", headers={"X-Request-ID": "log-1"})
+    # Written by structlog straight to stderr, one JSON object per line.
     lines = [
-        r.msg for r in caplog.records if isinstance(r.msg, dict) and r.msg.get("event") == "request"
+        line for line in _json_lines(capsys.readouterr().err) if line.get("event") == "request"
     ]
-    assert lines, "one access line per request"
-    line = lines[-1]
+    assert len(lines) == 1, "one access line per request"
+    line = lines[0]
+    assert line["logger"] == "medhub.access"
+    assert line["level"] == "info"
     assert line["route"] == "/api/v1/_probe/raise/{name}"
     assert line["status"] == 404
     assert line["method"] == "GET"

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, text, update
 
+from medhub.authz.session_cache import note_change
 from medhub.kit.repository import Repository
 from medhub.models.identity import AuthSession, LoginFailure, OneTimeToken, RefreshToken
 
@@ -69,6 +70,9 @@ class SessionRepository(Repository[AuthSession]):
             await self.session.execute(
                 text("SELECT pg_notify('medhub_session_revoked', :id)"), {"id": str(session_id)}
             )
+            # The cached session checks of this process, at COMMIT (other processes
+            # hear of it from the auth_sessions trigger).
+            note_change(self.session, "session", session_id)
 
 
 class RefreshTokenRepository(Repository[RefreshToken]):

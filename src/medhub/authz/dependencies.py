@@ -11,8 +11,10 @@ Domains use typed aliases built from `require(Action.X)`, e.g.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -25,12 +27,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from medhub.audit import service as audit
 from medhub.authz.permissions import Action, can
 from medhub.authz.principal import AuthMethod, Principal
+from medhub.authz.session_cache import SessionCache, SessionState
 from medhub.config import Settings
 from medhub.kit.context import user_id_var
-from medhub.kit.db import DbSession, release_connection
-from medhub.kit.errors import AuthenticationFailed, PermissionDenied
+from medhub.kit.db import get_database
+from medhub.kit.errors import AppError, AuthenticationFailed, PermissionDenied
 from medhub.kit.ratelimit import RateLimit, enforce
-from medhub.kit.security import InvalidToken, TokenCodec, digest
+from medhub.kit.security import AccessClaims, InvalidToken, TokenCodec, digest
+from medhub.kit.tenancy import TenantContext, set_request_tenant, with_request_session
 
 ACCESS_COOKIE = "medhub_access"
 REFRESH_COOKIE = "medhub_refresh"
@@ -76,16 +80,25 @@ def _codec(request: Request) -> TokenCodec:
     return codec
 
 
-async def _from_access_token(
-    request: Request, session: AsyncSession, token: str, method: AuthMethod
-) -> Principal:
-    try:
-        claims = _codec(request).decode(token)
-    except InvalidToken as exc:
-        raise AuthenticationFailed(f"Invalid access token: {exc}") from exc
-    row = (
-        await session.execute(_AUTH_CONTEXT, {"sid": claims.session_id, "uid": claims.user_id})
-    ).one_or_none()
+def session_cache(request: Request) -> SessionCache:
+    cache: SessionCache = request.app.state.session_cache
+    return cache
+
+
+async def _checked_session(request: Request, claims: AccessClaims) -> SessionState:
+    """The token's login session as the database says it is now, or as it said within
+    the cache's bounds (authz/session_cache.py): no query at all on a hit."""
+    cache = session_cache(request)
+    state = cache.get(claims.session_id, claims.user_id, datetime.now(UTC))
+    if state is not None:
+        return state
+    generation = cache.generation
+    # A short transaction of its own: the route's session (if it has one) starts with
+    # the caller's tenant context instead (kit/tenancy.py).
+    async with get_database(request).unit_of_work() as session:
+        row = (
+            await session.execute(_AUTH_CONTEXT, {"sid": claims.session_id, "uid": claims.user_id})
+        ).one_or_none()
     # Account and organization first: their messages say why better than "session ended"
     # (deactivating a user also ends their sessions).
     if row is not None and not row.user_active:
@@ -94,6 +107,26 @@ async def _from_access_token(
         raise AuthenticationFailed("This account's organization is suspended")
     if row is None or not row.session_ok:
         raise AuthenticationFailed("This session has ended; please log in again")
+    state = SessionState(
+        session_id=claims.session_id,
+        user_id=claims.user_id,
+        role=row.user_role,
+        organization_id=row.user_org,
+        is_verified=row.user_verified,
+        is_approved=row.user_approved,
+        expires_at=row.session_expires_at,
+        checked_at=time.monotonic(),
+    )
+    cache.store(state, generation)
+    return state
+
+
+async def _from_access_token(request: Request, token: str, method: AuthMethod) -> Principal:
+    try:
+        claims = _codec(request).decode(token)
+    except InvalidToken as exc:
+        raise AuthenticationFailed(f"Invalid access token: {exc}") from exc
+    state = await _checked_session(request, claims)
     if method is AuthMethod.cookie and request.method not in SAFE_METHODS:
         settings: Settings = request.app.state.settings
         sent = request.headers.get(CSRF_HEADER, "")
@@ -105,18 +138,19 @@ async def _from_access_token(
         ):
             raise PermissionDenied("Missing or invalid CSRF token (send the X-CSRF-Token header)")
     return Principal(
-        role=row.user_role,
-        organization_id=row.user_org,
+        role=state.role,
+        organization_id=state.organization_id,
         method=method,
         user_id=claims.user_id,
         session_id=claims.session_id,
-        is_verified=row.user_verified,
-        is_approved=row.user_approved,
+        is_verified=state.is_verified,
+        is_approved=state.is_approved,
     )
 
 
-async def _from_api_key(session: AsyncSession, key: str) -> Principal:
-    row = (await session.execute(_API_KEY_CONTEXT, {"hash": digest(key)})).one_or_none()
+async def _from_api_key(request: Request, key: str) -> Principal:
+    async with get_database(request).unit_of_work() as session:
+        row = (await session.execute(_API_KEY_CONTEXT, {"hash": digest(key)})).one_or_none()
     if row is None:
         raise AuthenticationFailed("Invalid API key")
     if not row.org_active:
@@ -128,49 +162,80 @@ async def _from_api_key(session: AsyncSession, key: str) -> Principal:
         api_key_id=row.key_id,
     )
     now = datetime.now(UTC)
-    # Every use is accounted for, at most one audit row per key per minute: of several
-    # concurrent first uses, one claims the minute and the others skip.
     if row.last_used_at is None or now - row.last_used_at >= API_KEY_AUDIT_INTERVAL:
-        claimed = await session.execute(
-            _CLAIM_API_KEY_USE,
-            {"id": row.key_id, "seconds": API_KEY_AUDIT_INTERVAL.total_seconds()},
-        )
-        if claimed.first() is not None:
-            audit.record(
-                session,
-                "api_key_used",
-                actor=principal,
-                entity_type="api_key",
-                entity_id=row.key_id,
+
+        async def account_for_use(route_session: AsyncSession) -> None:
+            # Every use is accounted for, at most one audit row per key per minute: of
+            # several concurrent first uses, one claims the minute and the others skip.
+            # In the route's unit of work: a request the route refuses is not a use.
+            claimed = await route_session.execute(
+                _CLAIM_API_KEY_USE,
+                {"id": row.key_id, "seconds": API_KEY_AUDIT_INTERVAL.total_seconds()},
             )
+            if claimed.first() is not None:
+                audit.record(
+                    route_session,
+                    "api_key_used",
+                    actor=principal,
+                    entity_type="api_key",
+                    entity_id=row.key_id,
+                )
+
+        with_request_session(request, account_for_use)
     return principal
 
 
-async def optional_principal(request: Request, session: DbSession) -> Principal | None:
-    """The caller if they sent credentials (which must then be valid), else None."""
-    cached: Principal | None = getattr(request.state, "principal", None)
-    if cached is not None:
-        return cached
+async def _authenticate(request: Request) -> Principal | None:
     authorization = request.headers.get("authorization")
-    principal: Principal | None = None
     if authorization:
         scheme, _, credential = authorization.partition(" ")
         credential = credential.strip()
         if scheme.lower() != "bearer" or not credential:
             raise AuthenticationFailed("Use 'Authorization: Bearer <token>'")
         if credential.startswith(API_KEY_PREFIX):
-            principal = await _from_api_key(session, credential)
-        else:
-            principal = await _from_access_token(request, session, credential, AuthMethod.bearer)
-    elif api_key := request.headers.get("x-api-key"):
-        principal = await _from_api_key(session, api_key.strip())
-    elif cookie := request.cookies.get(ACCESS_COOKIE):
-        principal = await _from_access_token(request, session, cookie, AuthMethod.cookie)
+            return await _from_api_key(request, credential)
+        return await _from_access_token(request, credential, AuthMethod.bearer)
+    if api_key := request.headers.get("x-api-key"):
+        return await _from_api_key(request, api_key.strip())
+    if cookie := request.cookies.get(ACCESS_COOKIE):
+        return await _from_access_token(request, cookie, AuthMethod.cookie)
+    return None
+
+
+async def resolve_principal(request: Request) -> Principal | None:
+    """The caller if they sent credentials (which must then be valid), else None.
+
+    Resolved once per request, whichever dependency asks first (the global rate limit
+    does, on every /api/v1 route); a failure is remembered and raised again to the
+    route that needs a caller. This is also where tenant scoping starts: the caller's
+    tenant context is bound to the request's database session (kit/tenancy.py).
+    """
+    state = request.state
+    if getattr(state, "principal_resolved", False):
+        known: Principal | None = state.principal
+        return known
+    failure: AppError | None = getattr(state, "authentication_failure", None)
+    if failure is not None:
+        raise failure
+    try:
+        principal = await _authenticate(request)
+    except (AuthenticationFailed, PermissionDenied) as exc:
+        state.authentication_failure = exc
+        raise
+    state.principal = principal
+    state.principal_resolved = True
     if principal is None:
         return None
-    request.state.principal = principal
+    await set_request_tenant(
+        request,
+        TenantContext(
+            user_id=principal.user_id,
+            organization_id=principal.organization_id,
+            role=principal.role,
+        ),
+    )
     if principal.user_id is not None:
-        request.state.user_id = str(principal.user_id)
+        state.user_id = str(principal.user_id)
         user_id_var.set(str(principal.user_id))
     settings: Settings = request.app.state.settings
     role_limit = settings.RATE_LIMIT_ROLES.get(principal.role)
@@ -180,20 +245,25 @@ async def optional_principal(request: Request, session: DbSession) -> Principal 
     return principal
 
 
-async def current_principal(
-    principal: Annotated[Principal | None, Depends(optional_principal)],
-) -> Principal:
+async def optional_principal(request: Request) -> Principal | None:
+    return await resolve_principal(request)
+
+
+async def current_principal(request: Request) -> Principal:
+    principal = await resolve_principal(request)
     if principal is None:
         raise AuthenticationFailed("Authentication required")
     return principal
 
 
 def require(*actions: Action) -> Callable[..., Awaitable[Principal]]:
-    """A dependency that lets the caller through only if their role may do every action."""
+    """A dependency that lets the caller through only if their role may do every action.
 
-    async def dependency(
-        principal: Annotated[Principal, Depends(current_principal)],
-    ) -> Principal:
+    One dependency, not a chain (each link costs FastAPI's resolver on every request).
+    """
+
+    async def dependency(request: Request) -> Principal:
+        principal = await current_principal(request)
         for action in actions:
             if not can(principal.role, action):
                 raise PermissionDenied(f"Your role ({principal.role}) may not {action.value}")
@@ -203,10 +273,9 @@ def require(*actions: Action) -> Callable[..., Awaitable[Principal]]:
     return dependency
 
 
-async def verified_principal(
-    principal: Annotated[Principal, Depends(current_principal)],
-) -> Principal:
+async def verified_principal(request: Request) -> Principal:
     """For actions that move money or reveal medical data."""
+    principal = await current_principal(request)
     if not principal.is_verified:
         raise PermissionDenied(
             "Verify your email address first: this action moves money or reveals medical data"
@@ -214,15 +283,14 @@ async def verified_principal(
     return principal
 
 
-async def user_principal(
-    principal: Annotated[Principal, Depends(current_principal)],
-) -> Principal:
+async def user_principal(request: Request) -> Principal:
     """A person, not an API key (profile, password, sessions)."""
+    principal = await current_principal(request)
     principal.require_user_id()
     return principal
 
 
-async def api_rate_limit(request: Request, session: DbSession) -> None:
+async def api_rate_limit(request: Request) -> None:
     """Applied to every /api/v1 route: the per-IP global limit, tighter for anonymous calls.
 
     A caller counts as authenticated only once its credentials check out: otherwise any
@@ -233,11 +301,9 @@ async def api_rate_limit(request: Request, session: DbSession) -> None:
     await enforce(request, settings.RATE_LIMIT_GLOBAL, "global", ip)
     principal: Principal | None = None
     if has_credentials(request):
-        try:
-            principal = await optional_principal(request, session)
-        except (AuthenticationFailed, PermissionDenied):
-            # The route reports bad credentials if it needs any; drop their tenant context.
-            await release_connection(session)
+        # The route reports bad credentials if it needs any.
+        with contextlib.suppress(AuthenticationFailed, PermissionDenied):
+            principal = await resolve_principal(request)
     if principal is None:
         await enforce(request, settings.RATE_LIMIT_ANONYMOUS, "anonymous", ip)
 

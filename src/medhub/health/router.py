@@ -5,7 +5,7 @@ import hmac
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from medhub import __version__
 from medhub.health import service
@@ -78,4 +78,5 @@ async def require_metrics_access(request: Request, settings: AppSettings) -> Non
 @router.get("/metrics", include_in_schema=False, dependencies=[Depends(require_metrics_access)])
 async def metrics_endpoint(request: Request) -> Response:
     metrics: Metrics = request.app.state.metrics
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    # With several API processes, whichever answers reports the sums over all of them.
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import (
 from medhub.config import Settings
 from medhub.kit.email import MAILER_KEY, Mailer
 from medhub.kit.errors import AppError
+from medhub.kit.tenancy import bind_request_session
+from medhub.kit.txqueue import TransactionQueue
 
 DRIVER = "postgresql+psycopg"
 
@@ -82,6 +84,9 @@ class Database:
             make_engine(read_url, settings, read_only=True) if read_url else self.engine
         )
         self.mailer = mailer or Mailer(settings)
+        # Copied into every session's `info`: what post-commit hooks need (the mailer
+        # for queued email; the app adds its session-check cache).
+        self.session_info: dict[str, Any] = {MAILER_KEY: self.mailer}
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self.read_sessionmaker = async_sessionmaker(
             self.read_engine, expire_on_commit=False, autoflush=False
@@ -93,25 +98,33 @@ class Database:
         (Set per session: a sessionmaker's `info` dict would be shared by all of them.)
         """
         session = (self.read_sessionmaker if read_only else self.sessionmaker)()
-        session.info[MAILER_KEY] = self.mailer
+        session.info.update(self.session_info)
         return session
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        """A session that commits once at the end, or rolls back if the block raises."""
-        async with self.session() as session:
-            try:
-                yield session
+        """A session that commits once at the end, or rolls back if the block raises.
+
+        A block that never used the session (a route that needs no data) costs no
+        connection, and no commit or close either.
+        """
+        session = self.session()
+        try:
+            yield session
+            if _has_work(session):
                 await session.commit()
-            except AppError as exc:
-                if exc.persist_changes:
-                    await session.commit()
-                else:
-                    await session.rollback()
-                raise
-            except BaseException:
+        except AppError as exc:
+            if exc.persist_changes:
+                await session.commit()
+            else:
                 await session.rollback()
-                raise
+            raise
+        except BaseException:
+            await session.rollback()
+            raise
+        finally:
+            if _has_work(session) or session.sync_session.identity_map:
+                await session.close()
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -132,14 +145,24 @@ class Database:
             await self.read_engine.dispose()
 
 
+def _has_work(session: AsyncSession) -> bool:
+    # Objects added but not flushed yet, or audit rows and emails queued for COMMIT,
+    # have not begun a transaction.
+    return (
+        session.in_transaction()
+        or bool(session.new or session.dirty or session.deleted)
+        or TransactionQueue.any_pending(session)
+    )
+
+
 async def release_connection(session: AsyncSession) -> None:
     """End the session's read-only transaction now, returning its connection to the pool.
 
     For a slow step that needs no database (a password hash runs for tens of
     milliseconds): holding a pooled connection in an open transaction meanwhile
     would let a burst of logins drain the pool for every other request. Only call
-    it before the unit of work has written anything; transaction-local settings
-    (the tenant context) are gone afterwards and must be set again.
+    it before the unit of work has written anything; the next transaction starts
+    with the tenant context bound to the session (`kit.tenancy.bind_tenant`) again.
     """
     await session.rollback()
 
@@ -151,6 +174,7 @@ def get_database(request: Request) -> Database:
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with get_database(request).unit_of_work() as session:
+        await bind_request_session(request, session)
         yield session
 
 

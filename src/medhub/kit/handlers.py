@@ -9,6 +9,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -18,6 +19,7 @@ from medhub.kit.errors import (
     AppError,
     Conflict,
     ErrorDetail,
+    ServiceUnavailable,
     UnsupportedMediaType,
     ValidationFailed,
     without_enum_reprs,
@@ -155,8 +157,26 @@ def _constraint_name(exc: IntegrityError) -> str | None:
     return name if isinstance(name, str) else None
 
 
+# A client retrying after this many seconds usually finds a free connection.
+POOL_EXHAUSTED_RETRY_AFTER = 1
+
+
+async def _pool_exhausted(request: Request, exc: Exception) -> Response:
+    """No database connection came free within DATABASE_POOL_TIMEOUT: the server is
+    overloaded, not broken. 503 with Retry-After, and one log line, not a traceback."""
+    assert isinstance(exc, SQLAlchemyTimeoutError)
+    log.warning("db.pool_exhausted", route=route_path(request.scope), error=str(exc)[:200])
+    return error_response(
+        code=ServiceUnavailable.code,
+        message="The service is busy; retry in a moment",
+        status_code=ServiceUnavailable.status_code,
+        headers={"Retry-After": str(POOL_EXHAUSTED_RETRY_AFTER)},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(SQLAlchemyTimeoutError, _pool_exhausted)
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -18,6 +18,7 @@ import sys
 import traceback
 from typing import Any
 
+import orjson
 import structlog
 from structlog.typing import ExcInfo
 
@@ -91,9 +92,64 @@ def _add_request_context(
     return event_dict
 
 
+class _StderrLines:
+    """The access log's output: one write of one line to whatever `sys.stderr` is now."""
+
+    def msg(self, message: str) -> None:
+        stream = sys.stderr
+        stream.write(message + "\n")
+        stream.flush()
+
+    info = warning = error = critical = debug = msg
+
+
+def _access_logger_name(
+    _logger: object, _method: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    event_dict["logger"] = ACCESS_LOGGER
+    return event_dict
+
+
+def _orjson_line(value: Any, **_kwargs: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
+ACCESS_LOGGER = "medhub.access"
+
+
+def _build_access_log(level: str, as_json: bool) -> Any:
+    """The access line, once per request: structlog straight to stderr, without the
+    stdlib logging hop (a LogRecord, handler locks, a formatter re-running the chain)
+    and with nothing at all done when INFO is off. Its fields are allow-listed by the
+    middleware (`request_log_fields`), so the redaction pass is not needed here."""
+    renderer: structlog.types.Processor = (
+        structlog.processors.JSONRenderer(serializer=_orjson_line)
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    return structlog.wrap_logger(
+        _StderrLines(),
+        processors=[
+            structlog.processors.add_log_level,
+            _access_logger_name,
+            _add_request_context,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        cache_logger_on_first_use=True,
+    )
+
+
+# Until configure_logging runs (an app built with configure_logs=False): JSON at INFO.
+access_log: Any = _build_access_log("INFO", as_json=True)
+
+
 def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
     """Send structlog and stdlib logging (uvicorn, alembic, sqlalchemy) through one renderer."""
+    global access_log  # noqa: PLW0603 - the process's logging is process-global by nature
     as_json = (not sys.stderr.isatty()) if json is None else json
+    access_log = _build_access_log(level, as_json)
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,

@@ -22,14 +22,15 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from medhub.kit import logging as logs
 from medhub.kit.context import client_ip_var, request_id_var, user_agent_var, user_id_var
 from medhub.kit.envelope import error_response
 from medhub.kit.errors import PayloadTooLarge
 from medhub.kit.metrics import Metrics
 
-log = structlog.get_logger("medhub.access")
 error_log = structlog.get_logger("medhub.errors")
 
+MAX_LOGGED_PATH = 2_000
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 API_HEADERS = {
@@ -82,7 +83,7 @@ def request_log_fields(scope: Scope) -> dict[str, Any]:
     """
     return {
         "method": scope.get("method", ""),
-        "path": scope.get("path"),
+        "path": str(scope.get("path", ""))[:MAX_LOGGED_PATH],
         "route": route_template(scope),
         "client": (scope.get("client") or (None,))[0],
     }
@@ -183,7 +184,7 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started_at
             fields = request_log_fields(scope)
             self.metrics.observe(fields["method"], fields["route"], status_code, elapsed)
-            log.info(
+            logs.access_log.info(
                 "request",
                 **fields,
                 status=status_code,

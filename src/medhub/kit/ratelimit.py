@@ -8,6 +8,7 @@ headers (the middleware writes them), and a refusal is a 429 envelope with
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -67,6 +68,12 @@ class RateLimiter:
         await self.storage.reset()
 
 
+@functools.lru_cache(maxsize=256)
+def _parsed(limit: str) -> RateLimitItem:
+    # A handful of distinct settings strings, parsed once each instead of per request.
+    return parse(limit)
+
+
 def get_rate_limiter(request: Request) -> RateLimiter:
     limiter: RateLimiter = request.app.state.rate_limiter
     return limiter
@@ -85,7 +92,7 @@ async def enforce(
     limiter = get_rate_limiter(request)
     if not limiter.enabled:
         return None
-    result = await limiter.hit(parse(limit), scope, identity)
+    result = await limiter.hit(_parsed(limit), scope, identity)
     record(request, result)
     if not result.allowed:
         raise RateLimitExceeded(

@@ -21,10 +21,10 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import _update_scope, iter_route_contexts
 from starlette.applications import Starlette
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Match, Mount, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from medhub.kit.envelope import error_response
@@ -187,3 +187,95 @@ class MisroutedMethodGuard:
                 await method_not_allowed(owner)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+# -- dispatch ------------------------------------------------------------------------
+
+# A request path and a route template are keyed by their first segments: a route can
+# only match paths with its key (unless its template has a parameter there).
+_KEY_SEGMENTS = 3
+
+
+def _path_key(path: str) -> str:
+    return "/".join(path.split("/", _KEY_SEGMENTS + 1)[: _KEY_SEGMENTS + 1])
+
+
+def _route_keys(route: BaseRoute) -> frozenset[str] | None:
+    """The keys of every path `route` serves, or None when any could match anything
+    (a mount, or a parameter within the keyed segments)."""
+    if isinstance(route, Mount):
+        return None
+    keys: set[str] = set()
+    for context in iter_route_contexts([route]):
+        template = context.path_format
+        if not isinstance(template, str):
+            return None
+        key = _path_key(template)
+        if "{" in key:
+            return None
+        keys.add(key)
+    return frozenset(keys)
+
+
+class RouteIndex:
+    """The app router's dispatch, narrowed to the top-level routes that can match.
+
+    Starlette (and FastAPI, whose included routers are walked lazily, route by route,
+    once to match and again to handle) tries every route in order until one matches:
+    a path near the end of a table of ~100 routes paid for all of them. This index
+    keeps, per key (`/api/v1/orders`), the top-level routes that can serve paths with
+    that key, in table order, so the first full match is the one the router would
+    take. Anything else (no full match: a 405, a trailing-slash redirect, a 404, a
+    lifespan or websocket event) goes to the router's own dispatch unchanged.
+    The index is rebuilt when the table changes (tests add routes to a running app).
+    """
+
+    def __init__(self, router: Router, fallback: ASGIApp) -> None:
+        self.router = router
+        self.fallback = fallback
+        self._built_for: tuple[int, int] | None = None
+        self._by_key: dict[str, tuple[BaseRoute, ...]] = {}
+        self._unkeyed: tuple[BaseRoute, ...] = ()
+
+    def _build(self) -> None:
+        routes = list(self.router.routes)
+        keyed = [(route, _route_keys(route)) for route in routes]
+        all_keys = {key for _, keys in keyed if keys is not None for key in keys}
+        self._by_key = {
+            key: tuple(route for route, keys in keyed if keys is None or key in keys)
+            for key in all_keys
+        }
+        self._unkeyed = tuple(route for route, keys in keyed if keys is None)
+        self._built_for = self._table_version()
+
+    def _table_version(self) -> tuple[int, int]:
+        # Routes are added to the top level at run time (tests do), never removed; a
+        # route added to an included router keeps the keys of its router's prefix.
+        routes = self.router.routes
+        return (len(routes), id(routes[-1]) if routes else 0)
+
+    def candidates(self, path: str) -> tuple[BaseRoute, ...]:
+        if self._built_for != self._table_version():
+            self._build()
+        return self._by_key.get(_path_key(path), self._unkeyed)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for route in self.candidates(route_path(scope)):
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:
+                    scope.setdefault("router", self.router)
+                    _update_scope(scope, child_scope)
+                    await route.handle(scope, receive, send)
+                    return
+        await self.fallback(scope, receive, send)
+
+
+def install_route_index(app: Starlette) -> RouteIndex:
+    """Put the index in front of the app router's own dispatch (once)."""
+    current = app.router.middleware_stack
+    if isinstance(current, RouteIndex):
+        return current
+    index = RouteIndex(app.router, current)
+    app.router.middleware_stack = index
+    return index

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -87,12 +88,19 @@ class InvalidToken(Exception):
 class TokenCodec:
     """Signs access tokens with the current key; verifies with the current or previous keys."""
 
+    # Tokens verified recently, by their exact text: a client sends the same token on
+    # every request until it expires, and verifying one (base64, HMAC, claim checks in
+    # PyJWT) costs more than the rest of authenticating a request. Only the signature
+    # and claims are remembered; expiry is checked on every use.
+    VERIFIED_CACHE_SIZE = 4096
+
     def __init__(self, current_secret: str, previous_secrets: Sequence[str] = ()) -> None:
         self.current = signing_key(current_secret)
         self.keys = {self.current.kid: self.current}
         for secret in previous_secrets:
             key = signing_key(secret)
             self.keys.setdefault(key.kid, key)
+        self._verified: OrderedDict[str, AccessClaims] = OrderedDict()
 
     def issue(
         self,
@@ -130,7 +138,19 @@ class TokenCodec:
         )
         return token, claims
 
-    def decode(self, token: str) -> AccessClaims:
+    def decode(self, token: str, now: datetime | None = None) -> AccessClaims:
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._verify(token)
+            self._verified[token] = claims
+            if len(self._verified) > self.VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+        if claims.expires_at <= (now or datetime.now(UTC)):
+            self._verified.pop(token, None)
+            raise InvalidToken("token expired")
+        return claims
+
+    def _verify(self, token: str) -> AccessClaims:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:

@@ -2,20 +2,127 @@
 
 `set_config(name, value, true)` is transaction-local: it vanishes at COMMIT or
 ROLLBACK, so a pooled connection never carries one request's context into the
-next. Without any context every tenant table shows no rows.
+next. Without any context every tenant table shows no rows: a route that never
+resolves a caller sees nothing, not everything.
+
+Where scoping starts, in one place: resolving the caller
+(`authz.dependencies.resolve_principal`) sets the request's tenant
+(`set_request_tenant`), and the request's database session is bound to it, whichever
+of the two comes first (`bind_request_session`). From then on every transaction the
+session runs starts with that context (the `after_begin` hook below sends it just
+before the transaction's first statement); a request that resolves no caller binds
+nothing. No connection is taken for it: a route that never touches the database
+never sends it.
+
+Background code and the few flows that must find a row before knowing its tenant
+set a context for the current transaction only (`set_tenant_context`,
+`set_system_context`).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
-from sqlalchemy import text
+from fastapi import Request
+from sqlalchemy import Connection, event, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 _SET_CONTEXT = text(
     "SELECT set_config('app.user_id', :user_id, true), set_config('app.org_id', :org_id, true),"
     " set_config('app.role', :role, true), set_config('app.system', :system, true)"
 )
+_BOUND_KEY = "medhub.tenant"
+_BEGUN_KEY = "medhub.tenant_connection_begun"
+
+
+@dataclass(frozen=True, slots=True)
+class TenantContext:
+    user_id: uuid.UUID | None
+    organization_id: uuid.UUID | None
+    role: str
+
+    def parameters(self) -> dict[str, str]:
+        return {
+            "user_id": str(self.user_id) if self.user_id else "",
+            "org_id": str(self.organization_id) if self.organization_id else "",
+            "role": self.role,
+            "system": "on" if self.role == "super_admin" else "",
+        }
+
+
+async def bind_tenant(
+    session: AsyncSession, context: TenantContext, *, already_set: bool = False
+) -> None:
+    """Scope every transaction of `session` to `context`, the current one included.
+
+    `already_set`: the statement that authenticated the caller (`auth_context()`)
+    has set it in the current transaction already; later ones get it from the hook.
+    """
+    info = session.sync_session.info
+    info[_BOUND_KEY] = context
+    if info.get(_BEGUN_KEY) and not already_set:
+        await session.execute(_SET_CONTEXT, context.parameters())
+
+
+async def set_request_tenant(request: Request, context: TenantContext) -> None:
+    """The caller of this request is known: scope its database session (now or when
+    it is created)."""
+    request.state.tenant = context
+    session: AsyncSession | None = getattr(request.state, "db_session", None)
+    if session is not None:
+        await bind_tenant(session, context)
+        await _run_session_tasks(request, session)
+
+
+async def bind_request_session(request: Request, session: AsyncSession) -> None:
+    """The request's database session, created: scope it if the caller is known, then
+    run what was waiting for it (`with_request_session`)."""
+    request.state.db_session = session
+    context: TenantContext | None = getattr(request.state, "tenant", None)
+    if context is not None:
+        await bind_tenant(session, context)
+        await _run_session_tasks(request, session)
+
+
+SessionTask = Callable[[AsyncSession], Awaitable[None]]
+
+
+def with_request_session(request: Request, task: SessionTask) -> None:
+    """Run `task` in the request's unit of work, scoped to the caller (its writes commit
+    or roll back with the route's), once both the session and the caller are known; a
+    route that never opens a session never runs it."""
+    request.state.session_tasks = [*getattr(request.state, "session_tasks", ()), task]
+
+
+async def _run_session_tasks(request: Request, session: AsyncSession) -> None:
+    tasks: list[SessionTask] = getattr(request.state, "session_tasks", [])
+    request.state.session_tasks = []
+    for task in tasks:
+        await task(session)
+
+
+def bound_tenant(session: AsyncSession) -> TenantContext | None:
+    context: TenantContext | None = session.sync_session.info.get(_BOUND_KEY)
+    return context
+
+
+@event.listens_for(Session, "after_begin")
+def _apply_bound_tenant(
+    session: Session, _transaction: SessionTransaction, connection: Connection
+) -> None:
+    session.info[_BEGUN_KEY] = True
+    context: TenantContext | None = session.info.get(_BOUND_KEY)
+    if context is not None:
+        connection.execute(_SET_CONTEXT, context.parameters())
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _note_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_BEGUN_KEY, None)
 
 
 async def set_tenant_context(
@@ -25,15 +132,10 @@ async def set_tenant_context(
     organization_id: uuid.UUID | None,
     role: str,
 ) -> None:
-    await session.execute(
-        _SET_CONTEXT,
-        {
-            "user_id": str(user_id) if user_id else "",
-            "org_id": str(organization_id) if organization_id else "",
-            "role": role,
-            "system": "on" if role == "super_admin" else "",
-        },
-    )
+    """The context of one transaction (a login, a reset link: the caller is found by
+    the flow itself, not by a credential)."""
+    context = TenantContext(user_id=user_id, organization_id=organization_id, role=role)
+    await session.execute(_SET_CONTEXT, context.parameters())
 
 
 async def set_system_context(session: AsyncSession) -> None:

@@ -24,6 +24,12 @@ class TransactionQueue(Generic[T]):
         self.marks_key = f"{self.key}.savepoints"
         TransactionQueue._all.append(self)
 
+    @classmethod
+    def any_pending(cls, session: Session | AsyncSession) -> bool:
+        """Whether any queue holds items for this session (it then has work to commit,
+        even if nothing was flushed yet)."""
+        return any(session.info.get(queue.key) for queue in cls._all)
+
     def add(self, session: Session | AsyncSession, item: T) -> None:
         session.info.setdefault(self.key, []).append(item)
 

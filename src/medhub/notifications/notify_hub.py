@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import psycopg
@@ -120,6 +120,11 @@ class NotifyHub:
         self._failures = 0
         self.backend_pid: int | None = None
         self.connections_made = 0
+        # Other channels this process listens to, for in-process caches (the
+        # session-check cache), and who wants to know when listening starts or stops.
+        self._watchers: dict[str, Callable[[str], None]] = {}
+        self._listening_watchers: list[Callable[[bool], None]] = []
+        self._connection: psycopg.AsyncConnection[object] | None = None
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -143,7 +148,8 @@ class NotifyHub:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._listening.clear()
+        if self._listening.is_set():
+            self._set_listening(False)
         for subscription in list(self._subscriptions()):
             self.unsubscribe(subscription)
             subscription.close("shutdown")
@@ -151,6 +157,47 @@ class NotifyHub:
     @property
     def listening(self) -> bool:
         return self._listening.is_set()
+
+    def watch(
+        self,
+        channel: str,
+        on_payload: Callable[[str], None],
+        on_listening: Callable[[bool], None],
+    ) -> None:
+        """Hand every payload of `channel` to `on_payload`, and tell `on_listening`
+        whenever listening starts or stops (announcements may have been missed then).
+        Call before `start()`."""
+        self._watchers[channel] = on_payload
+        self._listening_watchers.append(on_listening)
+
+    def poll(self) -> None:
+        """Dispatch what has already reached this process, without waiting.
+
+        A notification travels from the committing transaction to this process's
+        socket before the client hears of the commit; the reader task might not
+        have run yet when the next request is served. Reading the socket here (a
+        non-blocking receive) closes that window for callers that depend on it.
+        """
+        connection = self._connection
+        if connection is None or connection.closed:
+            return
+        pgconn = connection.pgconn
+        try:
+            pgconn.consume_input()
+        except psycopg.OperationalError:
+            return
+        while (notify := pgconn.notifies()) is not None:
+            self.dispatch(
+                notify.relname.decode(errors="replace"), notify.extra.decode(errors="replace")
+            )
+
+    def _set_listening(self, listening: bool) -> None:
+        if listening:
+            self._listening.set()
+        else:
+            self._listening.clear()
+        for watcher in self._listening_watchers:
+            watcher(listening)
 
     # -- subscriptions -----------------------------------------------------------
 
@@ -188,7 +235,10 @@ class NotifyHub:
 
     def dispatch(self, channel: str, payload: str) -> None:
         """Route one notification from PostgreSQL to the subscriptions it concerns."""
-        if channel == NOTIFICATIONS_CHANNEL:
+        watcher = self._watchers.get(channel)
+        if watcher is not None:
+            watcher(payload)
+        elif channel == NOTIFICATIONS_CHANNEL:
             try:
                 message = json.loads(payload)
                 user_id = uuid.UUID(str(message["user_id"]))
@@ -247,7 +297,9 @@ class NotifyHub:
                 # Whatever went wrong, the process must not lose its live streams for good.
                 log.exception("notify_hub.failed", retry_in=self._retry_delay())
             finally:
-                self._listening.clear()
+                self._connection = None
+                if self._listening.is_set():
+                    self._set_listening(False)
                 self.backend_pid = None
             await asyncio.sleep(self._retry_delay())
             self._failures += 1
@@ -266,12 +318,13 @@ class NotifyHub:
             keepalives_count=3,
         )
         async with connection:
-            for channel in (NOTIFICATIONS_CHANNEL, SESSION_REVOKED_CHANNEL):
+            for channel in (NOTIFICATIONS_CHANNEL, SESSION_REVOKED_CHANNEL, *self._watchers):
                 await connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
             self.backend_pid = connection.info.backend_pid
             self.connections_made += 1
             self._failures = 0
-            self._listening.set()
+            self._connection = connection
+            self._set_listening(True)
             log.info("notify_hub.listening", connections=self.connections_made)
             # Whatever was committed while nobody listened (start-up, a reconnect)
             # is found by the subscribers themselves, from their last sent seq.

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from medhub.kit.schemas import not_null
 
@@ -15,9 +15,14 @@ class Schema(BaseModel):
     model_config = ConfigDict(from_attributes=True, str_strip_whitespace=True)
 
 
+# Output only: addresses were validated on the way in. Re-validating one per response
+# (email_validator: IDNA, Unicode checks) cost more than the rest of the shaping.
+StoredEmail = Annotated[str, Field(json_schema_extra={"format": "email"})]
+
+
 class UserRead(Schema):
     id: uuid.UUID
-    email: EmailStr
+    email: StoredEmail
     full_name: str
     company_name: str | None
     phone: str | None
