@@ -44,6 +44,8 @@ class ScenarioReport:
     description: str
     method: str
     path: str
+    # Server processes of each target: `medhub serve --workers N`, uvicorn --workers N.
+    workers: int = 1
     rounds: list[Round] = field(default_factory=list)
     # Lines printed under the table: what bounds the scenario, comparisons across scenarios.
     notes: list[str] = field(default_factory=list)
@@ -66,6 +68,11 @@ class ScenarioReport:
             p99_ms=medians["p99_ms"],
         )
 
+    @property
+    def key(self) -> str:
+        """The scenario's key in the JSON: its name, with the worker count when not 1."""
+        return self.name if self.workers == 1 else f"{self.name}@workers={self.workers}"
+
     def ratios(self) -> dict[str, float | None]:
         """medhub / baseline for each metric (throughput: below 1 is slower; latency: above 1)."""
         medhub, baseline = self.summary("medhub"), self.summary("baseline")
@@ -84,6 +91,12 @@ class RunInfo:
     cpus: int | None
     python: str
     commit: str | None
+    # One set of tables per worker count, in this order (--workers 1,2).
+    workers: tuple[int, ...] = (1,)
+
+
+def _workers(count: int) -> str:
+    return f"{count} worker{'s' if count > 1 else ''}"
 
 
 def _cell(value: float | None, digits: int) -> str:
@@ -96,7 +109,7 @@ def _ratio(value: float | None) -> str:
 
 def scenario_markdown(report: ScenarioReport) -> str:
     lines = [
-        f"## {report.name}: {report.method} {report.path}",
+        f"## {report.name}: {report.method} {report.path} ({_workers(report.workers)})",
         "",
         report.description,
         "",
@@ -143,7 +156,14 @@ def run_header(info: RunInfo, *, http: bool = True, jobs: bool = False) -> str:
         f"Machine: {info.cpus} CPU(s), Python {info.python}, commit {info.commit or 'unknown'}."
     )
     if http:
-        machine += " Both servers run one process on the same fresh embedded PostgreSQL."
+        machine += (
+            " Both servers run one process on the same fresh embedded PostgreSQL."
+            if info.workers == (1,)
+            else f" Worker processes per server: {', '.join(map(str, info.workers))}, each "
+            "set of tables from its own run (fresh embedded PostgreSQL, both servers with "
+            "that many workers: `medhub serve --workers N` with REDIS_URL, uvicorn "
+            "--workers N for the baseline); the worker count is in each table's title."
+        )
     lines.append(machine)
     return "\n".join(lines)
 
@@ -169,8 +189,12 @@ def as_json(
         "cpus": info.cpus,
         "python": info.python,
         "commit": info.commit,
+        "workers": list(info.workers),
+        # Keyed by name (`name@workers=N` for N > 1).
         "scenarios": {
-            report.name: {
+            report.key: {
+                "name": report.name,
+                "workers": report.workers,
                 "description": report.description,
                 "method": report.method,
                 "path": report.path,
@@ -198,7 +222,9 @@ def write_results(
     """Timestamped JSON and markdown, plus latest.md / latest.json; returns the two stamped."""
     results_dir.mkdir(parents=True, exist_ok=True)
     stamp = f"{info.started_at:%Y%m%dT%H%M%SZ}"
-    names = "-".join([*(r.name for r in reports), *(r.name for r in job_reports)])
+    names = "-".join(dict.fromkeys([*(r.name for r in reports), *(r.name for r in job_reports)]))
+    if info.workers != (1,):
+        names += "-workers" + "+".join(map(str, info.workers))
     text = markdown(info, reports, job_reports)
     data = json.dumps(as_json(info, reports, job_reports), indent=2) + "\n"
     json_path = results_dir / f"{stamp}-{names}.json"

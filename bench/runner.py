@@ -8,6 +8,11 @@ is stopped, and the directory removed, however the run ends.
 
 Job scenarios (email-burst) are not HTTP load: each runs in a child process on
 a fresh embedded database of its own (bench/burst.py), after the HTTP ones.
+
+`--workers 1,2` runs the HTTP scenarios once per worker count, each time on fresh
+servers (and database) with that many worker processes each.
+
+`python -m bench load ...` is the 1,000-user load test of MedHub alone (bench/users.py).
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from bench.scenarios import (
 from bench.services import (
     BASELINE_READY_TIMEOUT_S,
     BASELINE_STOP_TIMEOUT_S,
+    DEFAULT_REDIS_URL,
     MEDHUB_READY_TIMEOUT_S,
     MEDHUB_STOP_TIMEOUT_S,
     Service,
@@ -68,6 +74,7 @@ from bench.services import (
 
 MAX_ROUNDS = 20
 MAX_EMAILS = 100_000
+MAX_WORKERS = 8
 # Scenarios whose requests verify a password: the runner measures raw hashes/s first.
 HASHING_SCENARIOS = frozenset({"login"})
 HASH_RATE_SECONDS = 2.0
@@ -82,10 +89,24 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def worker_counts(text: str) -> tuple[int, ...]:
+    """`--workers 1,2`: the worker counts to run the scenarios with, in order, each once."""
+    try:
+        counts = tuple(dict.fromkeys(int(part) for part in text.split(",") if part.strip()))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected worker counts like 1 or 1,2, got {text!r}"
+        ) from None
+    if not counts or not all(1 <= count <= MAX_WORKERS for count in counts):
+        raise argparse.ArgumentTypeError(f"worker counts must be between 1 and {MAX_WORKERS}")
+    return counts
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmark MedHub against a minimal Starlette + psycopg baseline.",
+        description="Benchmark MedHub against a minimal Starlette + psycopg baseline. "
+        "`python -m bench load --help`: the 1,000-user load test of MedHub alone.",
     )
     parser.add_argument(
         "scenarios",
@@ -104,6 +125,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=1,
         help="wrk threads (default 1: on 2 cores one thread out-runs a one-worker server "
         "and leaves the other core to it and PostgreSQL)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=worker_counts,
+        default=(1,),
+        help="Worker processes of each server (medhub serve --workers N, uvicorn --workers N "
+        "for the baseline); a list such as 1,2 runs the scenarios once per count, each on "
+        "fresh servers, and prints a set of tables for each (default: 1)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=DEFAULT_REDIS_URL,
+        help="With more than one worker: MedHub's REDIS_URL; this database is flushed "
+        f"(FLUSHDB) first (default: {DEFAULT_REDIS_URL})",
     )
     burst = BurstConfig()
     parser.add_argument(
@@ -141,6 +176,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.wrk_threads < 1:
         parser.error("--wrk-threads must be at least 1")
     unknown = [name for name in args.scenarios if name != "all" and name not in ALL_SCENARIOS]
+    if "load" in unknown:
+        parser.error("`load` is a command of its own, first: python -m bench load [options]")
     if unknown:
         parser.error(
             f"unknown scenario(s): {', '.join(unknown)} "
@@ -231,22 +268,28 @@ def run_scenario(
     *,
     settings: LoadSettings,
     rounds: int,
+    workers: int = 1,
 ) -> ScenarioReport:
     requests = _prepare_requests(scenario, services, data_dir)
     report = ScenarioReport(
-        name=name, description=scenario.description, method=scenario.method, path=scenario.path
+        name=name,
+        description=scenario.description,
+        method=scenario.method,
+        path=scenario.path,
+        workers=workers,
     )
+    label = name if workers == 1 else f"{name}, {workers} workers"
     # Interleaved, so drift over the run (thermal, caches, autovacuum) hits both targets alike.
     for number in range(1, rounds + 1):
         for target in TARGETS:
             result = run_load(services[target].base_url, requests[target], settings)
             report.rounds.append(Round(target=target, number=number, result=result))
-            _progress(f"[{name}] round {number}/{rounds} {target}: {_describe(result)}")
+            _progress(f"[{label}] round {number}/{rounds} {target}: {_describe(result)}")
     return report
 
 
 def _start_services(
-    stack: ExitStack, data_dir: Path, hash_params: HashParams
+    stack: ExitStack, data_dir: Path, hash_params: HashParams, workers: int, redis_url: str
 ) -> dict[str, Service]:
     log_dir = data_dir / "logs"
     log_dir.mkdir()
@@ -255,12 +298,22 @@ def _start_services(
     # Callbacks run last-registered first: baseline, then medhub (which stops the
     # embedded PostgreSQL), then the safety net for a PostgreSQL left running.
     stack.callback(stop_orphaned_postgres, data_dir)
-    medhub = start_medhub(data_dir, log_dir, jwt_secret=jwt_secret, hash_params=hash_params)
+    medhub = start_medhub(
+        data_dir,
+        log_dir,
+        jwt_secret=jwt_secret,
+        hash_params=hash_params,
+        workers=workers,
+        redis_url=redis_url,
+    )
     stack.callback(stop_service, medhub, MEDHUB_STOP_TIMEOUT_S)
-    _progress(f"medhub: starting on {medhub.base_url} (DATA_DIR={data_dir})")
+    processes = f"{workers} workers, REDIS_URL flushed, " if workers > 1 else ""
+    _progress(f"medhub: starting on {medhub.base_url} ({processes}DATA_DIR={data_dir})")
     seconds = wait_ready(medhub, MEDHUB_READY_TIMEOUT_S)
     _progress(f"medhub: ready after {seconds:.1f} s")
-    baseline = start_baseline(data_dir, log_dir, jwt_secret=jwt_secret, hash_params=hash_params)
+    baseline = start_baseline(
+        data_dir, log_dir, jwt_secret=jwt_secret, hash_params=hash_params, workers=workers
+    )
     stack.callback(stop_service, baseline, BASELINE_STOP_TIMEOUT_S)
     seconds = wait_ready(baseline, BASELINE_READY_TIMEOUT_S)
     _progress(f"baseline: ready on {baseline.base_url} after {seconds:.1f} s")
@@ -337,29 +390,60 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-def run(names: list[str], settings: LoadSettings, rounds: int) -> list[ScenarioReport]:
+def _run_with_workers(
+    names: list[str],
+    settings: LoadSettings,
+    rounds: int,
+    hash_params: HashParams,
+    *,
+    workers: int,
+    redis_url: str,
+) -> list[ScenarioReport]:
+    """Every scenario against servers of `workers` processes each, on a fresh database."""
+    data_dir = Path(tempfile.mkdtemp(prefix="medhub-bench-"))
+    try:
+        with ExitStack() as stack:
+            services = _start_services(stack, data_dir, hash_params, workers, redis_url)
+            reports = [
+                run_scenario(
+                    name,
+                    SCENARIOS[name],
+                    services,
+                    data_dir,
+                    settings=settings,
+                    rounds=rounds,
+                    workers=workers,
+                )
+                for name in names
+            ]
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    _add_me_vs_health(reports, settings.connections)
+    return reports
+
+
+def run(
+    names: list[str],
+    settings: LoadSettings,
+    rounds: int,
+    *,
+    workers: Sequence[int] = (1,),
+    redis_url: str = DEFAULT_REDIS_URL,
+) -> list[ScenarioReport]:
     names = [name for name in names if name in SCENARIOS]
     if not names:
         return []
     hash_params = resolve_hash_params()
     # Before the servers start, so nothing else competes for the cores.
     hash_rate = _measure_hashing(hash_params) if HASHING_SCENARIOS & set(names) else None
-    data_dir = Path(tempfile.mkdtemp(prefix="medhub-bench-"))
-    try:
-        with ExitStack() as stack:
-            services = _start_services(stack, data_dir, hash_params)
-            reports = [
-                run_scenario(
-                    name, SCENARIOS[name], services, data_dir, settings=settings, rounds=rounds
-                )
-                for name in names
-            ]
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+    reports: list[ScenarioReport] = []
+    for count in workers:
+        reports += _run_with_workers(
+            names, settings, rounds, hash_params, workers=count, redis_url=redis_url
+        )
     for report in reports:
         if hash_rate is not None and report.name in HASHING_SCENARIOS:
             _add_hash_rate(report, hash_rate)
-    _add_me_vs_health(reports, settings.connections)
     return reports
 
 
@@ -419,8 +503,32 @@ JOB_RUNNERS: dict[str, Callable[[str, BurstConfig], JobScenarioReport]] = {
 }
 
 
-# Every scenario, HTTP load first, then the job scenarios.
-ALL_SCENARIOS = [*SCENARIOS, *JOB_RUNNERS]
+# In-process scenarios: no servers, a child process each (bench/overhead.py).
+IN_PROCESS_SCENARIOS = ("overhead",)
+
+# Every scenario, HTTP load first, then the job scenarios, then the in-process ones.
+ALL_SCENARIOS = [*SCENARIOS, *JOB_RUNNERS, *IN_PROCESS_SCENARIOS]
+
+
+def run_in_process_scenarios(names: list[str], rounds: int) -> str:
+    """Each in-process scenario in a child process of its own (a fresh embedded
+    database, nothing else running); returns their markdown tables."""
+    tables: list[str] = []
+    for name in names:
+        if name not in IN_PROCESS_SCENARIOS:
+            continue
+        _progress(f"[{name}] {rounds} round(s) in process ...")
+        completed = subprocess.run(
+            [sys.executable, "-m", f"bench.{name}", "--rounds", str(rounds)],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if completed.returncode != 0:
+            raise ScenarioError(f"{name} failed:\n{completed.stderr[-2000:]}")
+        tables.append(completed.stdout.strip())
+    return "\n\n".join(tables)
 
 
 def run_job_scenarios(names: list[str], config: BurstConfig) -> list[JobScenarioReport]:
@@ -433,7 +541,13 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["load"]:
+        # Imported here: the load test is its own command with its own options.
+        from bench import users  # noqa: PLC0415
+
+        return users.main(arguments[1:])
+    args = parse_args(arguments)
     signal.signal(signal.SIGTERM, _interrupt)
     names = scenario_names(args.scenarios)
     started_at = datetime.now(UTC)
@@ -445,8 +559,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             warmup=args.warmup,
             wrk_threads=args.wrk_threads,
         )
-        _progress(f"driver: {settings.driver}; scenarios: {', '.join(names)}")
-        reports = run(names, settings, args.rounds)
+        counts = ", ".join(map(str, args.workers))
+        _progress(f"driver: {settings.driver}; scenarios: {', '.join(names)}; workers: {counts}")
+        reports = run(names, settings, args.rounds, workers=args.workers, redis_url=args.redis_url)
         burst = BurstConfig(
             emails=args.emails,
             workers=args.email_workers,
@@ -455,6 +570,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rounds=args.rounds,
         )
         job_reports = run_job_scenarios(names, burst)
+        in_process = run_in_process_scenarios(names, args.rounds)
     except KeyboardInterrupt:
         _progress("bench: interrupted; servers stopped and the temporary directory removed")
         return 130
@@ -468,8 +584,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         cpus=os.cpu_count(),
         python=platform.python_version(),
         commit=_commit(),
+        workers=tuple(args.workers),
     )
     print(markdown(info, reports, job_reports))
+    if in_process:
+        print(in_process)
     json_path, md_path = write_results(RESULTS_DIR, info, reports, job_reports)
     _progress(f"results: {json_path.relative_to(REPO_ROOT)}, {md_path.relative_to(REPO_ROOT)}")
     incomplete = [report.name for report in job_reports if not report.complete]

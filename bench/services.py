@@ -9,9 +9,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+import redis
 
 from bench import REPO_ROOT
 from bench.hashing import ENV_NAMES, HashParams
@@ -35,6 +38,9 @@ APP_ROLE = "medhub_app"
 # Access tokens live for the longest TTL MedHub allows, so the token one setup hook
 # gets stays valid for every round of a long run.
 MEDHUB_BENCH_ENV = {"RATE_LIMIT_ENABLED": "false", "ACCESS_TOKEN_TTL_MINUTES": "1440"}
+# More than one MedHub worker process shares its state through Redis (REDIS_URL): this
+# local database, emptied (FLUSHDB) before MedHub starts. `--redis-url` picks another.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
 
 
 class ServiceError(Exception):
@@ -110,21 +116,57 @@ def _spawn(name: str, argv: list[str], env: dict[str, str], cwd: Path, log_dir: 
     return Service(name=name, port=port, process=process, log_path=log_path, log_handle=log_handle)
 
 
+def flush_redis(url: str) -> None:
+    """Empty the Redis database MedHub's workers will share (FLUSHDB: that one only)."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+    try:
+        client.flushdb()
+    except redis.RedisError as exc:
+        raise ServiceError(
+            f"Redis at {mask_redis_url(url)} is needed for more than one MedHub worker "
+            f"(REDIS_URL): {exc}"
+        ) from exc
+    finally:
+        client.close()
+
+
+def mask_redis_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest:
+        return f"{scheme}://***@{rest.rpartition('@')[2]}"
+    return url
+
+
 def start_medhub(
-    data_dir: Path, log_dir: Path, *, jwt_secret: str, hash_params: HashParams
+    data_dir: Path,
+    log_dir: Path,
+    *,
+    jwt_secret: str,
+    hash_params: HashParams,
+    workers: int = 1,
+    redis_url: str = DEFAULT_REDIS_URL,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Service:
+    """`medhub serve` on a free port and a fresh embedded database under data_dir.
+
+    With workers > 1, `--workers N` and REDIS_URL (the database is flushed first)."""
     env = {key: value for key, value in os.environ.items() if key not in DATABASE_VARIABLES}
     env |= {"DATA_DIR": str(data_dir), "ENV": "development", "LOG_LEVEL": "WARNING"}
     # The same signing secret and hash parameters go to the baseline (start_baseline).
     env |= MEDHUB_BENCH_ENV | {"JWT_SECRET": jwt_secret} | hash_params.as_env()
+    env |= dict(extra_env or {})
     argv = [sys.executable, "-m", "medhub", "serve", "--host", HOST, "--port", str(free_port())]
+    if workers > 1:
+        flush_redis(redis_url)
+        env["REDIS_URL"] = redis_url
+        argv += ["--workers", str(workers)]
     # cwd is the temporary DATA_DIR so that a developer's .env (which the settings read
     # from the working directory) cannot point this run at another database.
     return _spawn("medhub", argv, env, data_dir, log_dir)
 
 
 def start_baseline(
-    data_dir: Path, log_dir: Path, *, jwt_secret: str, hash_params: HashParams
+    data_dir: Path, log_dir: Path, *, jwt_secret: str, hash_params: HashParams, workers: int = 1
 ) -> Service:
     env = dict(os.environ)
     env["BASELINE_DATABASE_URL"] = app_database_url(data_dir)
@@ -144,6 +186,9 @@ def start_baseline(
         "--log-level",
         "warning",
     ]
+    if workers > 1:
+        # Each worker process has its own pool of 20, like each MedHub worker.
+        argv += ["--workers", str(workers)]
     return _spawn("baseline", argv, env, REPO_ROOT, log_dir)
 
 
