@@ -71,8 +71,56 @@ class ProductRepository(Repository[Product]):
     async def search(
         self, filters: ProductFilters, *, limit: int, offset: int
     ) -> tuple[Sequence[Product], int]:
-        """One page and the total count, in one round trip (a window count)."""
-        statement = self.base_statement().add_columns(func.count().over().label("total"))
+        """One page and the total count.
+
+        A text search counts with a window over its matches (a few hundred rows, in the
+        same round trip). A browse does not: a window count would read and sort the
+        whole category for every page, where the page alone comes in index order
+        (ix_products_browse_*) and the count from an index-only scan, and is skipped when
+        the page itself shows where the list ends.
+        """
+        statement = self._filtered(self.base_statement(), filters)
+        rank = None
+        if filters.search:
+            query = func.websearch_to_tsquery("english", filters.search)
+            pattern = f"%{escape_like(filters.search)}%"
+            statement = statement.where(
+                or_(
+                    Product.search_vector.op("@@")(query),
+                    # Partial names ("cardio") through the trigram index; codes are
+                    # whole tokens of the search vector, so no unindexed scan here.
+                    Product.name.ilike(pattern, escape="\\"),
+                )
+            )
+            rank = func.ts_rank_cd(Product.search_vector, query) + func.similarity(
+                Product.name, filters.search
+            )
+        ordered = statement.order_by(*self._ordering(filters, rank)).limit(limit).offset(offset)
+        if rank is not None:
+            windowed = ordered.add_columns(func.count().over().label("total"))
+            rows = (await self.session.execute(windowed)).all()
+            if rows:
+                return [row[0] for row in rows], int(rows[0].total)
+        else:
+            products = list((await self.session.execute(ordered)).scalars())
+            if products and len(products) < limit:
+                return products, offset + len(products)
+            if not products and offset == 0:
+                return [], 0
+            return products, await self._count(statement)
+        if offset == 0:
+            return [], 0
+        # Past the last page: the window count came back with no rows, so count alone.
+        return [], await self._count(statement)
+
+    async def _count(self, statement: Select[Any]) -> int:
+        count = select(func.count()).select_from(
+            statement.order_by(None).with_only_columns(Product.id).subquery()
+        )
+        return int((await self.session.execute(count)).scalar_one())
+
+    @staticmethod
+    def _filtered(statement: Select[Any], filters: ProductFilters) -> Select[Any]:
         if filters.all_inactive:
             pass
         elif filters.inactive_of is not None:
@@ -93,32 +141,7 @@ class ProductRepository(Repository[Product]):
             statement = statement.where(Product.price >= filters.min_price)
         if filters.max_price is not None:
             statement = statement.where(Product.price <= filters.max_price)
-        rank = None
-        if filters.search:
-            query = func.websearch_to_tsquery("english", filters.search)
-            pattern = f"%{escape_like(filters.search)}%"
-            statement = statement.where(
-                or_(
-                    Product.search_vector.op("@@")(query),
-                    # Partial names ("cardio") through the trigram index; codes are
-                    # whole tokens of the search vector, so no unindexed scan here.
-                    Product.name.ilike(pattern, escape="\\"),
-                )
-            )
-            rank = func.ts_rank_cd(Product.search_vector, query) + func.similarity(
-                Product.name, filters.search
-            )
-        statement = statement.order_by(*self._ordering(filters, rank))
-        rows = (await self.session.execute(statement.limit(limit).offset(offset))).all()
-        if rows:
-            return [row[0] for row in rows], int(rows[0].total)
-        if offset == 0:
-            return [], 0
-        # Past the last page: the window count came back with no rows, so count alone.
-        count = select(func.count()).select_from(
-            statement.order_by(None).with_only_columns(Product.id).subquery()
-        )
-        return [], int((await self.session.execute(count)).scalar_one())
+        return statement
 
     @staticmethod
     def _ordering(filters: ProductFilters, rank: Any) -> list[Any]:

@@ -80,6 +80,22 @@ class Product(IdMixin, TimestampMixin, Base):
         Index("ix_products_active_category_name", "is_active", "category", "name"),
         Index("ix_products_active_created", "is_active", "created_at"),
         Index("ix_products_active_price", "is_active", "price"),
+        # A category's page by price comes in index order (both directions, nulls last
+        # as the API sorts them): no sort of the whole category per page.
+        Index(
+            "ix_products_browse_price_asc",
+            "category",
+            text("price ASC NULLS LAST"),
+            text("id ASC"),
+            postgresql_where=text("is_active"),
+        ),
+        Index(
+            "ix_products_browse_price_desc",
+            "category",
+            text("price DESC NULLS LAST"),
+            text("id DESC"),
+            postgresql_where=text("is_active"),
+        ),
         Index("ix_products_search", "search_vector", postgresql_using="gin"),
         Index(
             "ix_products_name_trgm",
