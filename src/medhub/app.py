@@ -21,6 +21,7 @@ from medhub.authz.session_cache import AUTH_CHANGED_CHANNEL, CACHE_KEY, SessionC
 from medhub.catalog.document_access import DOCUMENT_ACCESS as CATALOG_DOCUMENT_ACCESS
 from medhub.catalog.router import router as catalog_router
 from medhub.config import ConfigurationError, Settings, get_settings
+from medhub.doctors.router import router as doctors_router
 from medhub.documents.access import DocumentAccess
 from medhub.documents.router import router as documents_router
 from medhub.events.router import router as events_router
@@ -69,6 +70,7 @@ TAGS = [
     {"name": "payments", "description": "Payments (bank transfer, Stripe) and invoices"},
     {"name": "documents", "description": "Uploads and downloads of product and order files"},
     {"name": "reports", "description": "Sales, product and inquiry reports; the dashboard"},
+    {"name": "doctors", "description": "Doctor directory, profiles, availability and free slots"},
     {"name": "meta", "description": "What this service is"},
     {"name": "operations", "description": "Health, readiness and metrics"},
 ]
@@ -228,6 +230,7 @@ def create_app(
         payments_router,
         documents_router,
         reports_router,
+        doctors_router,
     ):
         app.include_router(router, prefix=API_PREFIX, dependencies=api_dependencies)
     app.include_router(payment_webhooks_router, prefix=API_PREFIX)

@@ -158,6 +158,9 @@ class Settings(BaseSettings):
         default_factory=lambda: [60, 30, 7]
     )
 
+    # Doctors' free slots start at least this long from now (no booking at short notice).
+    APPOINTMENT_MIN_LEAD_MINUTES: int = Field(default=60, ge=0, le=30 * 24 * 60)
+
     # Payments: "manual" (bank transfer, staff record it) or "stripe" (PaymentIntents).
     PAYMENT_PROVIDER: Literal["manual", "stripe"] = "manual"
     STRIPE_SECRET_KEY: SecretStr | None = None

@@ -33,6 +33,10 @@ class Action(StrEnum):
     INQUIRIES_MANAGE = "inquiries.manage"
     REPORTS_READ = "reports.read"
     DASHBOARD_READ = "dashboard.read"
+    # Clinical (issue 12). The directory, public profiles and free slots are public
+    # (anonymous included), so they need no action.
+    DOCTOR_SELF_MANAGE = "doctors.self_manage"
+    AVAILABILITY_MANAGE = "doctors.availability_manage"
 
 
 Y, N = True, False
@@ -68,6 +72,10 @@ MATRIX: dict[Action, tuple[bool, ...]] = {
     Action.INQUIRIES_MANAGE:     (Y,     Y,     Y,     N,     N,     N,     N,     N),
     Action.REPORTS_READ:         (Y,     Y,     Y,     N,     N,     N,     N,     N),
     Action.DASHBOARD_READ:       (Y,     Y,     N,     N,     N,     N,     N,     N),
+    # A doctor's own profile and availability (approved or not yet).
+    Action.DOCTOR_SELF_MANAGE:   (N,     N,     N,     N,     N,     Y,     N,     N),
+    # The availability of the doctors of one's own organization.
+    Action.AVAILABILITY_MANAGE:  (N,     Y,     N,     N,     N,     N,     N,     N),
 }
 # fmt: on
 

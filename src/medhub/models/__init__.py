@@ -10,6 +10,7 @@ from medhub.models.catalog import (
     StockMovement,
     StockMovementKind,
 )
+from medhub.models.doctors import AvailabilityException, AvailabilityRule, DoctorProfile
 from medhub.models.documents import Document, DocumentEntity, DocumentType
 from medhub.models.events import DomainEvent, EventDelivery
 from medhub.models.identity import (
@@ -59,8 +60,11 @@ __all__ = [
     "Address",
     "ApiKey",
     "AuthSession",
+    "AvailabilityException",
+    "AvailabilityRule",
     "Base",
     "CertificationType",
+    "DoctorProfile",
     "Document",
     "DocumentEntity",
     "DocumentType",

@@ -1,0 +1,1 @@
+"""Doctors: profiles, availability, the public directory and free slots."""
