@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
 
 import httpx
 import psycopg
@@ -18,8 +17,6 @@ from sqlalchemy import text
 
 from medhub.app import create_app
 from medhub.config import Settings
-from medhub.kit.db import ReadSession
-from medhub.kit.envelope import JSONResponse, ok
 from tests.conftest import DatabaseUrls, _drop_database, clone_database
 from tests.factories import Factory
 
@@ -116,17 +113,3 @@ async def test_without_a_replica_catalog_reads_use_the_primary(client: httpx.Asy
     assert database.read_engine is database.engine
     response = await client.get("/api/v1/products")
     assert response.status_code == 200
-
-
-async def test_read_only_routes_pay_no_transaction(app: Any, client: httpx.AsyncClient) -> None:
-    # Each query of a ReadSession is its own snapshot (autocommit): two now() differ,
-    # where inside one transaction they would be equal. No BEGIN or COMMIT is sent.
-    async def clock(session: ReadSession) -> JSONResponse:
-        first = (await session.execute(text("SELECT now()"))).scalar_one()
-        second = (await session.execute(text("SELECT now()"))).scalar_one()
-        return ok({"same_transaction": first == second})
-
-    app.add_api_route("/api/v1/test/read-clock", clock, methods=["GET"])
-    response = await client.get("/api/v1/test/read-clock")
-    assert response.status_code == 200, response.text
-    assert response.json()["data"] == {"same_transaction": False}

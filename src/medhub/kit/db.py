@@ -88,11 +88,8 @@ class Database:
         # for queued email; the app adds its session-check cache).
         self.session_info: dict[str, Any] = {MAILER_KEY: self.mailer}
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
-        # Read-only routes run each query on its own (see `_read_session`).
         self.read_sessionmaker = async_sessionmaker(
-            self.read_engine.execution_options(isolation_level="AUTOCOMMIT"),
-            expire_on_commit=False,
-            autoflush=False,
+            self.read_engine, expire_on_commit=False, autoflush=False
         )
 
     def session(self, *, read_only: bool = False) -> AsyncSession:
@@ -181,22 +178,21 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """A session for read-only routes over tables without row-level security (the
-    catalog): no tenant context, and no transaction either.
+async def _read_session(request: Request, primary: DbSession) -> AsyncIterator[AsyncSession]:
+    """The replica's session for read-only routes, or the request's own when there is none.
 
-    Its connection is in autocommit mode, so each query is its own snapshot and no
-    BEGIN or COMMIT round trip is paid: two of a product page's five round trips. It
-    reads from `DATABASE_READ_URL` when set (connections that refuse writes), else from
-    the primary. Several queries of one request may see different snapshots: fine for
-    a catalog page, not for anything that must add up (use `DbSession` there).
+    Without a replica the route shares the request's session (one connection, the
+    same transaction as the authentication that preceded it). With one, its queries
+    go to `DATABASE_READ_URL` on connections that refuse writes. Only routes whose
+    tables have no row-level security read from it: the tenant context is set on the
+    primary's transaction, not here.
     """
-    session = get_database(request).session(read_only=True)
-    try:
+    database = get_database(request)
+    if database.read_engine is database.engine:
+        yield primary
+        return
+    async with database.session(read_only=True) as session:
         yield session
-    finally:
-        if session.in_transaction() or session.sync_session.identity_map:
-            await session.close()
 
 
 # scope="function": the commit happens when the route returns, before the response
