@@ -4,8 +4,9 @@ shown with the product, watched for expiry by a daily task."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,9 +20,12 @@ from medhub.kit.errors import ErrorDetail, ValidationFailed
 from medhub.models.catalog import ProductCertification
 
 
-def certification_view(certification: ProductCertification) -> CertificationRead:
+def certification_view(
+    certification: ProductCertification | Mapping[str, Any],
+) -> CertificationRead:
+    """From the entity or from its row (kit.rows)."""
     read = CertificationRead.model_validate(certification)
-    read.is_expired = certification.expiry_date < datetime.now(UTC).date()
+    read.is_expired = read.expiry_date < datetime.now(UTC).date()
     return read
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from medhub.authz.principal import Principal
 from medhub.catalog.access import Viewer, can_manage
 from medhub.catalog.exceptions import CertificationNotFound, ProductNotFound
-from medhub.catalog.repository import CertificationRepository, ProductRepository
+from medhub.catalog.repository import CertificationRepository, ProductRepository, ProductRow
 from medhub.kit.errors import PermissionDenied
 from medhub.models.catalog import Product, ProductCertification
 
@@ -26,13 +26,29 @@ async def get_product(
     """A product the caller may see: active ones for everyone, inactive ones for the
     supplier's staff. Other domains use this to refer to a product."""
     product = await ProductRepository(session).get(product_id)
+    ensure_visible(product, principal)
+    assert product is not None
+    return product
+
+
+async def get_product_row(
+    session: AsyncSession, principal: Principal | None, product_id: uuid.UUID
+) -> ProductRow:
+    """`get_product` for pages that only show the product (kit.rows: no ORM entity)."""
+    product = await ProductRepository(session).detail_row(product_id)
+    ensure_visible(product, principal)
+    assert product is not None
+    return product
+
+
+def ensure_visible(product: Product | ProductRow | None, principal: Principal | None) -> None:
+    """Active products for everyone, inactive ones for the supplier's staff; else 404."""
     if product is None:
         raise ProductNotFound()
     if not product.is_active:
         viewer = Viewer(principal, public_prices=False, public_stock=False)
         if not viewer.is_staff_of(product.supplier_id):
             raise ProductNotFound()
-    return product
 
 
 async def get_managed_product(

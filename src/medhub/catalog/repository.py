@@ -5,19 +5,64 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Select, func, literal_column, or_, select, text, update
 from sqlalchemy.orm import defer
 
 from medhub.catalog.schemas import ProductFilters
+from medhub.kit import rows
 from medhub.kit.repository import Repository
 from medhub.models.catalog import (
     Product,
     ProductCategory,
     ProductCertification,
     StockMovement,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRow:
+    """A product as the detail page reads it (kit.rows: no ORM entity)."""
+
+    id: uuid.UUID
+    supplier_id: uuid.UUID
+    name: str
+    category: str
+    description: str
+    dosage: str | None
+    packaging: str | None
+    indication: str | None
+    manufacturer_code: str
+    price: Decimal | None
+    distributor_price: Decimal | None
+    currency: str
+    stock_quantity: int
+    reserved_quantity: int
+    min_order_quantity: int
+    low_stock_threshold: int
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def available_quantity(self) -> int:
+        return self.stock_quantity - self.reserved_quantity
+
+
+_PRODUCT_ROW = (
+    "SELECT id, supplier_id, name, category, description, dosage, packaging, indication,"
+    " manufacturer_code, price, distributor_price, currency, stock_quantity,"
+    " reserved_quantity, min_order_quantity, low_stock_threshold, is_active, created_at,"
+    " updated_at FROM products WHERE id = %(id)s"
+)
+_CERTIFICATION_ROWS = (
+    "SELECT id, product_id, certification_type, certificate_number, issue_date, expiry_date,"
+    " certificate_url FROM product_certifications WHERE product_id = %(id)s"
+    " ORDER BY expiry_date, id"
 )
 
 
@@ -47,6 +92,10 @@ class ProductRepository(Repository[Product]):
     def base_statement(self) -> Select[Product]:
         # The search vector is for WHERE clauses only, never worth sending back.
         return select(Product).options(defer(Product.search_vector))
+
+    async def detail_row(self, product_id: uuid.UUID) -> ProductRow | None:
+        row = await rows.fetch_one(self.session, _PRODUCT_ROW, {"id": product_id})
+        return ProductRow(**row) if row is not None else None
 
     async def get_for_update(self, product_id: uuid.UUID) -> Product | None:
         statement = self.base_statement().where(Product.id == product_id).with_for_update()
@@ -168,6 +217,9 @@ class ProductRepository(Repository[Product]):
 
 class CertificationRepository(Repository[ProductCertification]):
     model = ProductCertification
+
+    async def rows_for_product(self, product_id: uuid.UUID) -> list[dict[str, Any]]:
+        return await rows.fetch_all(self.session, _CERTIFICATION_ROWS, {"id": product_id})
 
     async def for_product(self, product_id: uuid.UUID) -> Sequence[ProductCertification]:
         statement = (

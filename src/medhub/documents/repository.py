@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Select, select
 
+from medhub.kit import rows
 from medhub.kit.repository import Repository
 from medhub.models.documents import Document
 
@@ -31,6 +32,16 @@ class DocumentRepository(Repository[Document]):
         if document_type is not None:
             statement = statement.where(Document.document_type == document_type)
         return statement.order_by(Document.created_at.desc(), Document.id.desc())
+
+    async def summary_rows(self, entity_type: str, entity_id: uuid.UUID) -> list[dict[str, Any]]:
+        """What a listing shows of an entity's documents, newest first (kit.rows)."""
+        return await rows.fetch_all(
+            self.session,
+            "SELECT id, document_type, file_name, file_size, mime_type, created_at"
+            " FROM documents WHERE entity_type = %(type)s AND entity_id = %(id)s"
+            " ORDER BY created_at DESC, id DESC",
+            {"type": entity_type, "id": entity_id},
+        )
 
     async def for_entity(self, entity_type: str, entity_id: uuid.UUID) -> Sequence[Document]:
         statement = self.filtered_statement(entity_type=entity_type, entity_id=entity_id)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -179,6 +180,14 @@ async def list_for_entity(
 ) -> list[Document]:
     """An entity's documents, newest first (no authorisation: the caller shows the entity)."""
     return list(await DocumentRepository(session).for_entity(entity_type, entity_id))
+
+
+async def summaries_for_entity(
+    session: AsyncSession, entity_type: str, entity_id: uuid.UUID
+) -> list[dict[str, Any]]:
+    """`list_for_entity` for pages that only show the documents: id, type, file name,
+    size, MIME type and time, as plain rows (no authorisation either)."""
+    return await DocumentRepository(session).summary_rows(entity_type, entity_id)
 
 
 async def _discard(storage: Storage, key: str) -> None:
