@@ -9,6 +9,7 @@ from medhub.authz.dependencies import CurrentPrincipal
 from medhub.kit import rows
 from medhub.kit.db import DbSession
 from medhub.kit.envelope import JSONResponse, ok
+from tests.auth.helpers import login_ok
 from tests.factories import Factory
 
 
@@ -35,11 +36,7 @@ async def test_rows_are_scoped_like_the_orms_queries(
 
     app.add_api_route("/api/v1/test/rows", visible, methods=["GET"])
     account = await factory.user(login=False)
-    token = (
-        await client.post(
-            "/api/v1/auth/login", json={"email": account.email, "password": account.password}
-        )
-    ).json()["data"]["access_token"]
+    token = (await login_ok(client, account.email, account.password)).access
     response = await client.get("/api/v1/test/rows", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200, response.text
     data = response.json()["data"]

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from medhub.authz.dependencies import CurrentPrincipal
 from medhub.kit.db import DbSession, release_connection
 from medhub.kit.envelope import JSONResponse, ok
+from tests.auth.helpers import login_ok
 from tests.factories import Factory
 
 _VISIBLE_USERS = text("SELECT count(*) FROM users")
@@ -25,11 +26,7 @@ async def test_a_route_that_resolves_no_caller_sees_no_tenant_row(
 
     app.add_api_route("/test/forgetful", forgetful, methods=["GET"])
     account = await factory.user(login=False)
-    token = (
-        await client.post(
-            "/api/v1/auth/login", json={"email": account.email, "password": account.password}
-        )
-    ).json()["data"]["access_token"]
+    token = (await login_ok(client, account.email, account.password)).access
     # Even with valid credentials on the request: the route never asked who the caller is.
     response = await client.get("/test/forgetful", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
@@ -50,11 +47,7 @@ async def test_the_bound_context_scopes_every_transaction_of_the_request(
 
     app.add_api_route("/api/v1/test/scoped", scoped, methods=["GET"])
     account = await factory.user(login=False)
-    token = (
-        await client.post(
-            "/api/v1/auth/login", json={"email": account.email, "password": account.password}
-        )
-    ).json()["data"]["access_token"]
+    token = (await login_ok(client, account.email, account.password)).access
     for _ in range(2):  # the session check from the database, then from the cache
         response = await client.get(
             "/api/v1/test/scoped", headers={"Authorization": f"Bearer {token}"}
