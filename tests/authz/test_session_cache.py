@@ -25,6 +25,7 @@ from sqlalchemy import event
 
 from medhub.authz.session_cache import SessionCache, SessionState
 from medhub.config import Settings
+from medhub.kit import rows
 from medhub.kit.db import Database
 from tests.auth.helpers import API, AdminSql, login_ok, me
 from tests.conftest import DatabaseUrls
@@ -34,21 +35,37 @@ from tests.waiting import eventually, eventually_sync
 
 
 class Statements:
-    """The SQL a block of code sends through the app's engine."""
+    """The SQL a block of code sends: through the app's engine (SQLAlchemy's event) and
+    through kit.rows (its queries go to the driver directly, past that event)."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
         self.engine = database.engine.sync_engine
+        self.monkeypatch = monkeypatch
         self.sent: list[str] = []
 
     def _record(self, *args: Any) -> None:
         self.sent.append(str(args[2]))
 
+    def _spy(self, name: str) -> None:
+        real = getattr(rows, name)
+
+        async def recorded(session: Any, query: str, params: Any) -> Any:
+            result = await real(session, query, params)
+            # After the call: taking the connection may send the tenant context first.
+            self.sent.append(query)
+            return result
+
+        self.monkeypatch.setattr(rows, name, recorded)
+
     def __enter__(self) -> Statements:
         event.listen(self.engine, "before_cursor_execute", self._record)
+        self._spy("fetch_one")
+        self._spy("fetch_all")
         return self
 
     def __exit__(self, *_exc: object) -> None:
         event.remove(self.engine, "before_cursor_execute", self._record)
+        self.monkeypatch.undo()
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -56,14 +73,18 @@ def _bearer(token: str) -> dict[str, str]:
 
 
 async def test_a_repeated_request_skips_the_session_check_and_sends_one_query_besides_scoping(
-    app: FastAPI, client: httpx.AsyncClient, factory: Factory, database: Database
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    factory: Factory,
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     account = await factory.user(login=False)
     tokens = await login_ok(client, account.email)
-    with Statements(database) as first:
+    with Statements(database, monkeypatch) as first:
         assert (await me(client, _bearer(tokens.access))).status_code == 200
     assert any("auth_context" in sql for sql in first.sent), first.sent
-    with Statements(database) as second:
+    with Statements(database, monkeypatch) as second:
         response = await me(client, _bearer(tokens.access))
     assert response.status_code == 200
     assert response.json()["data"]["email"] == account.email
@@ -82,12 +103,17 @@ class TestWithoutTheCache:
         return make_settings(SESSION_CACHE_SECONDS=0)
 
     async def test_every_request_checks_the_session(
-        self, app: FastAPI, client: httpx.AsyncClient, factory: Factory, database: Database
+        self,
+        app: FastAPI,
+        client: httpx.AsyncClient,
+        factory: Factory,
+        database: Database,
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         account = await factory.user(login=False)
         tokens = await login_ok(client, account.email)
         for _ in range(2):
-            with Statements(database) as sent:
+            with Statements(database, monkeypatch) as sent:
                 assert (await me(client, _bearer(tokens.access))).status_code == 200
             assert sum("auth_context" in sql for sql in sent.sent) == 1, sent.sent
         assert len(app.state.session_cache) == 0

@@ -6,12 +6,22 @@ from typing import Any
 
 from sqlalchemy import Select, select, update
 
+from medhub.kit import rows
 from medhub.kit.repository import Repository
 from medhub.models.identity import Address, PasswordHistory, User
+
+_PROFILE_ROW = (
+    "SELECT id, email, full_name, company_name, phone, role, organization_id, is_verified,"
+    " is_active, is_approved, created_at, last_login FROM users WHERE id = %(id)s"
+)
 
 
 class UserRepository(Repository[User]):
     model = User
+
+    async def profile_row(self, user_id: uuid.UUID) -> dict[str, Any] | None:
+        """What a profile shows, as a row (kit.rows: a hot read, no ORM entity)."""
+        return await rows.fetch_one(self.session, _PROFILE_ROW, {"id": user_id})
 
     async def get_by_email(self, email: str) -> User | None:
         result = await self.session.execute(select(User).where(User.email == email))

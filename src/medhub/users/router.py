@@ -22,8 +22,8 @@ router = APIRouter(prefix="/users", tags=["users"])
 
 
 async def _profile(principal: UserPrincipal, session: DbSession) -> JSONResponse:
-    user = await service.get_user(session, principal.require_user_id())
-    return ok(UserRead.model_validate(user))
+    profile = await service.get_profile(session, principal.require_user_id())
+    return ok(UserRead.model_validate(profile))
 
 
 async def _update_profile(

@@ -86,6 +86,14 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
     return user
 
 
+async def get_profile(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
+    """The user's profile fields (`GET /users/me`, read on most page loads)."""
+    row = await UserRepository(session).profile_row(user_id)
+    if row is None:
+        raise NotFound("User not found")
+    return row
+
+
 async def lock_user(session: AsyncSession, user_id: uuid.UUID) -> User:
     """The user row, locked for the rest of the transaction (counters, password changes)."""
     user = await UserRepository(session).get_for_update(user_id)
