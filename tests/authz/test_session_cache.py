@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import event
@@ -150,6 +151,39 @@ async def test_a_change_made_elsewhere_reaches_the_cache_through_the_database(
         return response.status_code == 401 and message in response.json()["error"]["message"]
 
     await eventually(refused, seconds=5, message=f"the cached check ignored: {change}")
+
+
+async def test_a_change_not_yet_announced_is_still_refused_by_the_database(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    factory: Factory,
+    database_urls: DatabaseUrls,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The announcement is lost (as if it had not arrived yet): the cached check is
+    # confirmed anyway, in the statement that sets the request's tenant context.
+    cache: SessionCache = app.state.session_cache
+    monkeypatch.setattr(cache, "invalidate", lambda *_: None)
+    monkeypatch.setattr(cache, "clear", lambda: None)
+    account = await factory.user(login=False)
+    for change in (
+        "UPDATE users SET is_verified = false WHERE id = %s",
+        "UPDATE users SET role = 'distributor' WHERE id = %s",
+        "UPDATE auth_sessions SET revoked_at = now() WHERE user_id = %s",
+    ):
+        tokens = await login_ok(client, account.email)
+        assert (await me(client, _bearer(tokens.access))).status_code == 200
+        assert (await me(client, _bearer(tokens.access))).status_code == 200  # from the cache
+        with psycopg.connect(database_urls.admin, autocommit=True) as conn:
+            conn.execute(change, (str(account.id),))  # type: ignore[arg-type]
+        refused = await me(client, _bearer(tokens.access))
+        assert refused.status_code == 401, (change, refused.text)
+        assert "retry" in refused.json()["error"]["message"]
+        with psycopg.connect(database_urls.admin, autocommit=True) as conn:
+            conn.execute(
+                "UPDATE users SET is_verified = true, role = 'customer' WHERE id = %s",
+                (str(account.id),),
+            )
 
 
 async def test_a_role_change_applies_to_the_next_request(

@@ -12,6 +12,7 @@ Domains use typed aliases built from `require(Action.X)`, e.g.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import time
@@ -34,7 +35,12 @@ from medhub.kit.db import get_database
 from medhub.kit.errors import AppError, AuthenticationFailed, PermissionDenied
 from medhub.kit.ratelimit import RateLimit, enforce
 from medhub.kit.security import AccessClaims, InvalidToken, TokenCodec, digest
-from medhub.kit.tenancy import TenantContext, set_request_tenant, with_request_session
+from medhub.kit.tenancy import (
+    SessionRecheck,
+    TenantContext,
+    set_request_tenant,
+    with_request_session,
+)
 
 ACCESS_COOKIE = "medhub_access"
 REFRESH_COOKIE = "medhub_refresh"
@@ -91,6 +97,17 @@ async def _checked_session(request: Request, claims: AccessClaims) -> SessionSta
     cache = session_cache(request)
     state = cache.get(claims.session_id, claims.user_id, datetime.now(UTC))
     if state is not None:
+        # From memory: the database confirms it in the statement that starts the
+        # request's transaction (kit.tenancy.SessionRecheck), at no extra round trip.
+        request.state.session_recheck = SessionRecheck(
+            session_id=state.session_id,
+            user_id=state.user_id,
+            role=state.role,
+            organization_id=state.organization_id,
+            is_verified=state.is_verified,
+            is_approved=state.is_approved,
+            refused=functools.partial(cache.invalidate, "session", state.session_id),
+        )
         return state
     generation = cache.generation
     # A short transaction of its own: the route's session (if it has one) starts with
@@ -232,6 +249,7 @@ async def resolve_principal(request: Request) -> Principal | None:
             user_id=principal.user_id,
             organization_id=principal.organization_id,
             role=principal.role,
+            recheck=getattr(state, "session_recheck", None),
         ),
     )
     if principal.user_id is not None:

@@ -24,14 +24,23 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, TextClause, event, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
+from medhub.kit.errors import AuthenticationFailed
+
 _SET_CONTEXT = text(
     "SELECT set_config('app.user_id', :user_id, true), set_config('app.org_id', :org_id, true),"
+    " set_config('app.role', :role, true), set_config('app.system', :system, true)"
+)
+_SET_CONTEXT_AND_RECHECK = text(
+    "SELECT session_still_valid(:check_session, :check_user, :check_role, :check_org,"
+    " :check_verified, :check_approved) AS valid,"
+    " set_config('app.user_id', :user_id, true), set_config('app.org_id', :org_id, true),"
     " set_config('app.role', :role, true), set_config('app.system', :system, true)"
 )
 _BOUND_KEY = "medhub.tenant"
@@ -39,18 +48,61 @@ _BEGUN_KEY = "medhub.tenant_connection_begun"
 
 
 @dataclass(frozen=True, slots=True)
+class SessionRecheck:
+    """What a caller's request was authorised with, when that came from a process's
+    memory (the session-check cache): the database confirms it in the statement that
+    sets the context (`session_still_valid()`, migration 0012), so a change another
+    process made is never missed, however late its announcement arrives."""
+
+    session_id: uuid.UUID
+    user_id: uuid.UUID
+    role: str
+    organization_id: uuid.UUID | None
+    is_verified: bool
+    is_approved: bool
+    refused: Callable[[], None]
+
+    def parameters(self) -> dict[str, Any]:
+        return {
+            "check_session": self.session_id,
+            "check_user": self.user_id,
+            "check_role": self.role,
+            "check_org": self.organization_id,
+            "check_verified": self.is_verified,
+            "check_approved": self.is_approved,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class TenantContext:
     user_id: uuid.UUID | None
     organization_id: uuid.UUID | None
     role: str
+    recheck: SessionRecheck | None = None
 
-    def parameters(self) -> dict[str, str]:
-        return {
+    def parameters(self) -> dict[str, Any]:
+        values: dict[str, Any] = {
             "user_id": str(self.user_id) if self.user_id else "",
             "org_id": str(self.organization_id) if self.organization_id else "",
             "role": self.role,
             "system": "on" if self.role == "super_admin" else "",
         }
+        if self.recheck is not None:
+            values.update(self.recheck.parameters())
+        return values
+
+    @property
+    def statement(self) -> TextClause:
+        return _SET_CONTEXT if self.recheck is None else _SET_CONTEXT_AND_RECHECK
+
+
+def _confirmed(context: TenantContext, valid: object) -> None:
+    if context.recheck is not None and valid is not True:
+        context.recheck.refused()
+        raise AuthenticationFailed(
+            "This session or its access changed since it was checked; retry the request"
+            " (log in again if it is refused again)"
+        )
 
 
 async def bind_tenant(
@@ -64,7 +116,8 @@ async def bind_tenant(
     info = session.sync_session.info
     info[_BOUND_KEY] = context
     if info.get(_BEGUN_KEY) and not already_set:
-        await session.execute(_SET_CONTEXT, context.parameters())
+        row = (await session.execute(context.statement, context.parameters())).first()
+        _confirmed(context, row[0] if row is not None else None)
 
 
 async def set_request_tenant(request: Request, context: TenantContext) -> None:
@@ -116,7 +169,8 @@ def _apply_bound_tenant(
     session.info[_BEGUN_KEY] = True
     context: TenantContext | None = session.info.get(_BOUND_KEY)
     if context is not None:
-        connection.execute(_SET_CONTEXT, context.parameters())
+        row = connection.execute(context.statement, context.parameters()).first()
+        _confirmed(context, row[0] if row is not None else None)
 
 
 @event.listens_for(Session, "after_transaction_end")
