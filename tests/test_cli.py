@@ -51,11 +51,13 @@ def medhub(
 
 
 class Served:
-    def __init__(self, data_dir: Path, port: int) -> None:
+    """`medhub serve` in a process of its own; extra options and settings as given."""
+
+    def __init__(self, data_dir: Path, port: int, *options: str, **settings: str) -> None:
         self.port = port
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "medhub", "serve", "--port", str(port)],
-            env=clean_env(DATA_DIR=str(data_dir)),
+            [sys.executable, "-m", "medhub", "serve", "--port", str(port), *options],
+            env=clean_env(DATA_DIR=str(data_dir), **settings),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -8,9 +8,6 @@ request.
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,8 +28,8 @@ from medhub.kit.db import Database
 from tests.auth.helpers import API, AdminSql, login_ok, me
 from tests.conftest import DatabaseUrls
 from tests.factories import Factory
-from tests.test_cli import clean_env, free_port
-from tests.waiting import eventually, eventually_sync
+from tests.test_cli import Served, free_port
+from tests.waiting import eventually
 
 
 class Statements:
@@ -295,56 +292,33 @@ def test_the_cache_keeps_at_most_max_entries() -> None:
 # -- two server processes -------------------------------------------------------------
 
 
-class Server:
-    def __init__(self, urls: DatabaseUrls, data_dir: Path, secret: str) -> None:
-        self.port = free_port()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "medhub", "serve", "--port", str(self.port), "--no-worker"],
-            env=clean_env(
-                DATA_DIR=str(data_dir),
-                DATABASE_URL=urls.app,
-                DATABASE_ADMIN_URL=urls.admin,
-                JWT_SECRET=secret,
-                ENV="development",
-                LOG_LEVEL="WARNING",
-                RATE_LIMIT_ENABLED="false",
-                EMAIL_BACKEND="console",
-            ),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def ready(self) -> bool:
-        if self.process.poll() is not None:
-            out = self.process.stdout.read() if self.process.stdout else ""
-            pytest.fail(f"medhub serve exited early with {self.process.returncode}:\n{out}")
-        try:
-            return httpx.get(f"{self.base}/health/ready", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.communicate()
+def _served(urls: DatabaseUrls, data_dir: Path, secret: str) -> Served:
+    return Served(
+        data_dir,
+        free_port(),
+        "--no-worker",
+        DATABASE_URL=urls.app,
+        DATABASE_ADMIN_URL=urls.admin,
+        JWT_SECRET=secret,
+        ENV="development",
+        LOG_LEVEL="WARNING",
+        RATE_LIMIT_ENABLED="false",
+        EMAIL_BACKEND="console",
+    )
 
 
 @pytest.fixture
-def two_servers(database_urls: DatabaseUrls, tmp_path: Path) -> Iterator[tuple[Server, Server]]:
+def two_servers(database_urls: DatabaseUrls, tmp_path: Path) -> Iterator[tuple[Served, Served]]:
     secret = uuid.uuid4().hex * 2
-    servers = [Server(database_urls, tmp_path / name, secret) for name in ("a", "b")]
+    servers = [_served(database_urls, tmp_path / name, secret) for name in ("a", "b")]
     try:
         for server in servers:
-            eventually_sync(server.ready, seconds=60, message="medhub serve was not ready")
+            server.wait_ready(timeout=60)
         yield servers[0], servers[1]
     finally:
         for server in servers:
-            server.stop()
+            if server.process.poll() is None:
+                server.stop()
 
 
 def _login(base: str, client: httpx.Client, email: str, password: str) -> str:
@@ -359,7 +333,7 @@ def _me(base: str, client: httpx.Client, token: str) -> int:
 
 
 def test_a_revocation_through_one_process_is_refused_by_the_other_at_once(
-    two_servers: tuple[Server, Server], admin_sql: AdminSql
+    two_servers: tuple[Served, Served], admin_sql: AdminSql
 ) -> None:
     first, second = two_servers
     email, password = "two-processes@example.com", "Correct-horse-battery-9"

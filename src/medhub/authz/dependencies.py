@@ -263,10 +263,6 @@ async def resolve_principal(request: Request) -> Principal | None:
     return principal
 
 
-async def optional_principal(request: Request) -> Principal | None:
-    return await resolve_principal(request)
-
-
 async def current_principal(request: Request) -> Principal:
     principal = await resolve_principal(request)
     if principal is None:
@@ -341,6 +337,6 @@ def per_user_limit(setting: str, scope: str) -> Callable[..., Awaitable[None]]:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
+OptionalPrincipal = Annotated[Principal | None, Depends(resolve_principal)]
 VerifiedPrincipal = Annotated[Principal, Depends(verified_principal)]
 UserPrincipal = Annotated[Principal, Depends(user_principal)]
