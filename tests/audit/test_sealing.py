@@ -107,6 +107,21 @@ async def test_the_sealer_leaves_its_own_transactions_rows_alone(
     assert unsealed(admin_sql) == ["mine"]
 
 
+async def test_own_rows_stay_unsealed_after_a_younger_transaction_committed(
+    database: Database, admin_sql: AdminSql
+) -> None:
+    # A younger transaction's commit moves the snapshot's xmax past this one's xid, and a
+    # snapshot never lists its own transaction as running: "visible in the snapshot" alone
+    # would then take the sealer's own, uncommitted row.
+    async with database.engine.connect() as conn:
+        await append(conn, "mine")
+        await commit_row(database, "younger")
+        assert (await conn.execute(text("SELECT seal_activity_logs(100)"))).scalar_one() == 1
+        await conn.commit()
+    assert chain(admin_sql) == [(1, "younger")]
+    assert unsealed(admin_sql) == ["mine"]
+
+
 async def test_a_row_of_an_aborted_transaction_never_appears(
     database: Database, admin_sql: AdminSql, seal: Seal, verify: Verify
 ) -> None:
