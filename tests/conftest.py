@@ -27,6 +27,7 @@ DATA_DIR, Redis database, files under the worker's own `tmp_path`).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import itertools
@@ -66,6 +67,9 @@ from medhub.ops.provision import (
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEST_SECRET = "test-secret-" + "x" * 40
+# Fixed, so that a worker's databases and apps agree; a rotation test adds its own.
+TEST_FIELD_KEYS = "1:" + base64.urlsafe_b64encode(b"k" * 32).decode()
+TEST_FIELD_INDEX_KEY = base64.urlsafe_b64encode(b"i" * 32).decode()
 APP_ROLE = "medhub_app"
 # The xdist worker this process is ("gw0", "gw1", ...), or None when pytest runs alone.
 WORKER = os.environ.get("PYTEST_XDIST_WORKER")
@@ -304,6 +308,8 @@ def _settings_for(app_url: str, admin_url: str, data_dir: Path, **overrides: Any
         "DATABASE_POOL_SIZE": 5,
         "DATABASE_STARTUP_TIMEOUT": 5.0,
         "JWT_SECRET": TEST_SECRET,
+        "FIELD_ENCRYPTION_KEYS": TEST_FIELD_KEYS,
+        "FIELD_INDEX_KEY": TEST_FIELD_INDEX_KEY,
         "LOG_JSON": True,
         **CHEAP_HASHING,
         # Tests that use Redis say so (Settings would otherwise read REDIS_URL from the

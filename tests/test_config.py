@@ -9,6 +9,8 @@ import pytest
 
 from medhub.config import ConfigurationError, Environment, Settings, prepare_settings
 
+KEYS = {"FIELD_ENCRYPTION_KEYS": "1:" + "a" * 43, "FIELD_INDEX_KEY": "b" * 43}
+
 
 def make(**values: object) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -35,7 +37,7 @@ def test_development_generates_secrets_once_and_keeps_them(tmp_path: Path) -> No
 
 
 def test_explicit_secret_wins_over_generated(tmp_path: Path) -> None:
-    settings = prepare_settings(make(DATA_DIR=tmp_path, JWT_SECRET="s" * 40))
+    settings = prepare_settings(make(DATA_DIR=tmp_path, JWT_SECRET="s" * 40, **KEYS))
     assert settings.jwt_secret() == "s" * 40
     assert not (tmp_path / "secrets.json").exists()
 
@@ -45,8 +47,41 @@ def test_production_refuses_to_start_without_secrets(tmp_path: Path) -> None:
         prepare_settings(make(ENV="production", DATA_DIR=tmp_path))
     message = str(caught.value)
     assert "JWT_SECRET must be set in production" in message
+    assert "FIELD_ENCRYPTION_KEYS must be set in production" in message
+    assert "FIELD_INDEX_KEY must be set in production" in message
     assert "DATABASE_URL must point at a PostgreSQL cluster" in message
     assert not (tmp_path / "secrets.json").exists(), "production never generates secrets"
+
+
+def test_development_generates_working_field_keys_once(tmp_path: Path) -> None:
+    first = prepare_settings(make(DATA_DIR=tmp_path)).field_keyring()
+    second = prepare_settings(make(DATA_DIR=tmp_path)).field_keyring()
+    assert first == second
+    assert first.current_version == 1
+    assert second.decrypt(first.encrypt("A-123", "t.c"), "t.c") == "A-123"
+
+
+@pytest.mark.parametrize(
+    ("keys", "fault"),
+    [
+        ("abc", "'version:base64key'"),
+        ("1:" + "a" * 10, "must decode to 32 bytes"),
+        ("0:" + "a" * 43, "key versions run from 1 to 255"),
+        ("1:" + "a" * 43 + ",1:" + "b" * 43, "version 1 is given twice"),
+    ],
+)
+def test_production_refuses_malformed_field_keys(tmp_path: Path, keys: str, fault: str) -> None:
+    with pytest.raises(ConfigurationError, match=fault):
+        prepare_settings(
+            make(
+                **{
+                    **PRODUCTION,
+                    "METRICS_PUBLIC": True,
+                    "DATA_DIR": tmp_path,
+                    "FIELD_ENCRYPTION_KEYS": keys,
+                }
+            )
+        )
 
 
 def test_production_refuses_a_short_secret(tmp_path: Path) -> None:
@@ -69,12 +104,18 @@ def test_production_with_everything_set_starts(tmp_path: Path) -> None:
             JWT_SECRET="p" * 48,
             DATABASE_URL="postgresql://a@h/db",
             METRICS_TOKEN="m" * 40,
+            **KEYS,
         )
     )
     assert settings.is_production
 
 
-PRODUCTION = {"ENV": "production", "JWT_SECRET": "p" * 48, "DATABASE_URL": "postgresql://a@h/db"}
+PRODUCTION = {
+    "ENV": "production",
+    "JWT_SECRET": "p" * 48,
+    "DATABASE_URL": "postgresql://a@h/db",
+    **KEYS,
+}
 
 
 def test_production_refuses_to_start_with_public_metrics_by_default(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -15,9 +16,13 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from medhub.field_crypto import FieldCryptoError, Keyring
+
 # Secrets that development generates once and keeps under DATA_DIR, and that
 # production must be given explicitly.
-GENERATED_SECRETS = ("JWT_SECRET",)
+GENERATED_SECRETS = ("JWT_SECRET", "FIELD_ENCRYPTION_KEYS", "FIELD_INDEX_KEY")
+# Secrets whose value is a key specification rather than a long random string.
+KEY_SECRETS = frozenset({"FIELD_ENCRYPTION_KEYS", "FIELD_INDEX_KEY"})
 MIN_SECRET_LENGTH = 32
 # Settings that are URLs which may carry a password.
 URL_SETTINGS = frozenset({"DATABASE_URL", "DATABASE_READ_URL", "DATABASE_ADMIN_URL", "REDIS_URL"})
@@ -66,6 +71,12 @@ class Settings(BaseSettings):
     METRICS_PUBLIC: bool = False
 
     JWT_SECRET: SecretStr | None = None
+    # AES-256-GCM keys for sensitive columns (kit/field_crypto.py): `version:base64key`
+    # entries separated by commas; the highest version encrypts, every listed one
+    # decrypts. Add a new version, run `medhub crypto rotate`, then drop the old one.
+    FIELD_ENCRYPTION_KEYS: SecretStr | None = None
+    # HMAC key of the blind indexes (exact search on encrypted phone/national id).
+    FIELD_INDEX_KEY: SecretStr | None = None
 
     # Peers whose X-Forwarded-For is believed (IPs or CIDRs); everyone else's is ignored.
     TRUSTED_PROXIES: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -234,6 +245,21 @@ class Settings(BaseSettings):
             raise ConfigurationError("JWT_SECRET is not set; call prepare_settings() first")
         return self.JWT_SECRET.get_secret_value()
 
+    def field_keyring(self) -> Keyring:
+        """The keys of the encrypted columns, checked (kit/field_crypto.py)."""
+        if self.FIELD_ENCRYPTION_KEYS is None or self.FIELD_INDEX_KEY is None:
+            raise ConfigurationError(
+                "FIELD_ENCRYPTION_KEYS and FIELD_INDEX_KEY are not set; call prepare_settings() "
+                "first (development generates them into DATA_DIR/secrets.json)"
+            )
+        try:
+            return Keyring.from_specs(
+                self.FIELD_ENCRYPTION_KEYS.get_secret_value(),
+                self.FIELD_INDEX_KEY.get_secret_value(),
+            )
+        except FieldCryptoError as exc:
+            raise ConfigurationError(f"Refusing to start: {exc}.") from exc
+
     def jwt_previous_secrets(self) -> list[str]:
         return [secret.get_secret_value() for secret in self.JWT_PREVIOUS_SECRETS]
 
@@ -275,6 +301,15 @@ def ensure_data_dir(path: Path) -> None:
         ) from exc
 
 
+def _generate_secret(name: str) -> str:
+    # The key formats of field_crypto.py: version 1 of a 32-byte key, base64.
+    if name == "FIELD_ENCRYPTION_KEYS":
+        return "1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    if name == "FIELD_INDEX_KEY":
+        return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    return secrets.token_urlsafe(48)
+
+
 def _load_or_create_dev_secrets(data_dir: Path) -> dict[str, str]:
     path = data_dir / "secrets.json"
     stored: dict[str, str] = {}
@@ -283,7 +318,7 @@ def _load_or_create_dev_secrets(data_dir: Path) -> dict[str, str]:
     missing = [name for name in GENERATED_SECRETS if not stored.get(name)]
     if missing:
         for name in missing:
-            stored[name] = secrets.token_urlsafe(48)
+            stored[name] = _generate_secret(name)
         # Write to a temporary file and rename, so a crash never leaves half a file.
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -305,6 +340,8 @@ def prepare_settings(settings: Settings) -> Settings:
             value = getattr(settings, name)
             if not value:
                 problems.append(f"{name} must be set in production")
+            elif name in KEY_SECRETS:
+                continue
             elif len(value.get_secret_value()) < MIN_SECRET_LENGTH:
                 problems.append(f"{name} must be at least {MIN_SECRET_LENGTH} characters long")
         if settings.DATABASE_URL is None:
@@ -313,6 +350,11 @@ def prepare_settings(settings: Settings) -> Settings:
                 "(the embedded database is for development)"
             )
         problems.extend(_metrics_problems(settings))
+        if settings.FIELD_ENCRYPTION_KEYS and settings.FIELD_INDEX_KEY:
+            try:
+                settings.field_keyring()
+            except ConfigurationError as exc:
+                problems.append(str(exc.__cause__ or exc))
         if problems:
             raise ConfigurationError("Refusing to start: " + "; ".join(problems) + ".")
         ensure_data_dir(settings.data_dir)

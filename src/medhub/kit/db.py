@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from medhub.config import Settings
+from medhub.field_crypto import install_keyring
 from medhub.kit.email import MAILER_KEY, Mailer
 from medhub.kit.errors import AppError
 from medhub.kit.tenancy import bind_request_session
@@ -78,6 +79,8 @@ class Database:
         mailer: Mailer | None = None,
     ):
         self.settings = settings
+        # Sensitive columns decrypt with the keys of the process that opens the database.
+        install_keyring(settings.field_keyring())
         self.url = libpq_url(url)
         self.engine = make_engine(url, settings)
         self.read_engine = (

@@ -1,5 +1,11 @@
 """ORM models, one module per domain. Alembic reads `Base.metadata` from here."""
 
+from medhub.models.appointments import (
+    Appointment,
+    AppointmentPaymentStatus,
+    AppointmentStatus,
+    AppointmentType,
+)
 from medhub.models.audit import ActivityLog
 from medhub.models.base import Base, IdMixin, TimestampMixin, new_id
 from medhub.models.catalog import (
@@ -54,15 +60,28 @@ from medhub.models.orders import (
     PaymentStatus,
     PaymentWebhookEvent,
 )
+from medhub.models.patients import (
+    BloodType,
+    Patient,
+    PatientInvitation,
+    PatientMrnCounter,
+    PatientProfile,
+    Sex,
+)
 
 __all__ = [
     "ActivityLog",
     "Address",
     "ApiKey",
+    "Appointment",
+    "AppointmentPaymentStatus",
+    "AppointmentStatus",
+    "AppointmentType",
     "AuthSession",
     "AvailabilityException",
     "AvailabilityRule",
     "Base",
+    "BloodType",
     "CertificationType",
     "DoctorProfile",
     "Document",
@@ -92,6 +111,10 @@ __all__ = [
     "OrganizationStatus",
     "OutgoingEmail",
     "PasswordHistory",
+    "Patient",
+    "PatientInvitation",
+    "PatientMrnCounter",
+    "PatientProfile",
     "Payment",
     "PaymentAttemptStatus",
     "PaymentProvider",
@@ -102,6 +125,7 @@ __all__ = [
     "ProductCertification",
     "RefreshToken",
     "Role",
+    "Sex",
     "SmsMessage",
     "SmsStatus",
     "StockMovement",

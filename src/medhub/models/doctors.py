@@ -22,6 +22,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
+    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -178,4 +179,14 @@ public_availability_exceptions = Table(
     Column("start_minute", SmallInteger),
     Column("end_minute", SmallInteger),
     Column("slot_minutes", SmallInteger),
+)
+
+# When listed doctors are busy (active appointments, migration 0014): doctor and
+# period only, for the public free slots.
+public_doctor_busy = Table(
+    "public_doctor_busy",
+    VIEWS,
+    Column("doctor_id", Uuid),
+    Column("starts_at", DateTime(timezone=True)),
+    Column("ends_at", DateTime(timezone=True)),
 )
