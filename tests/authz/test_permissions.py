@@ -53,3 +53,22 @@ def test_table_renders_one_line_per_action() -> None:
     assert table[0].startswith("| action | super_admin | admin |")
     assert len(table) == 2 + len(MATRIX)
     assert "| products.write | ✓ | ✓ | ✗ |" in "\n".join(table)
+
+
+# Issue 12's access matrix: platform operators and org admins see no clinical content.
+CLINICAL_MATRIX = {
+    Action.PATIENTS_READ: {"admin", "doctor"},
+    Action.PATIENTS_WRITE: {"admin", "doctor"},
+    Action.PATIENTS_DELETE: {"admin"},
+    Action.CLINICAL_READ: {"doctor"},
+    Action.CLINICAL_WRITE: {"doctor"},
+    Action.APPOINTMENTS_BOOK: {"admin", "doctor", "patient"},
+    Action.APPOINTMENTS_READ: {"admin", "doctor", "patient"},
+    Action.APPOINTMENTS_MANAGE: {"admin", "doctor"},
+    Action.PATIENT_SELF: {"patient"},
+}
+
+
+@pytest.mark.parametrize("action", list(CLINICAL_MATRIX))
+def test_clinical_matrix(action: Action) -> None:
+    assert {role.value for role in Role if can(role.value, action)} == CLINICAL_MATRIX[action]

@@ -37,6 +37,23 @@ class Action(StrEnum):
     # (anonymous included), so they need no action.
     DOCTOR_SELF_MANAGE = "doctors.self_manage"
     AVAILABILITY_MANAGE = "doctors.availability_manage"
+    # Charts' demographics (names, contact, ids, insurance) of one's organization.
+    PATIENTS_READ = "patients.read"
+    PATIENTS_WRITE = "patients.write"
+    # Soft delete and restore of a chart.
+    PATIENTS_DELETE = "patients.delete"
+    # Clinical content of one's organization's charts: consultation notes, diagnoses,
+    # records. Never org admins, never platform operators (they see no PHI).
+    CLINICAL_READ = "clinical.read"
+    CLINICAL_WRITE = "clinical.write"
+    # Appointments: the patient books their own; staff book for a chart of their
+    # organization. Reading is scoped (own, own doctor's, organization's).
+    APPOINTMENTS_BOOK = "appointments.book"
+    APPOINTMENTS_READ = "appointments.read"
+    # Confirm, check in, start, complete, mark no-show (the organization's staff).
+    APPOINTMENTS_MANAGE = "appointments.manage"
+    # A patient's own: profile, charts' claim, medical history, access log.
+    PATIENT_SELF = "patients.self"
 
 
 Y, N = True, False
@@ -76,6 +93,15 @@ MATRIX: dict[Action, tuple[bool, ...]] = {
     Action.DOCTOR_SELF_MANAGE:   (N,     N,     N,     N,     N,     Y,     N,     N),
     # The availability of the doctors of one's own organization.
     Action.AVAILABILITY_MANAGE:  (N,     Y,     N,     N,     N,     N,     N,     N),
+    Action.PATIENTS_READ:        (N,     Y,     N,     N,     N,     Y,     N,     N),
+    Action.PATIENTS_WRITE:       (N,     Y,     N,     N,     N,     Y,     N,     N),
+    Action.PATIENTS_DELETE:      (N,     Y,     N,     N,     N,     N,     N,     N),
+    Action.CLINICAL_READ:        (N,     N,     N,     N,     N,     Y,     N,     N),
+    Action.CLINICAL_WRITE:       (N,     N,     N,     N,     N,     Y,     N,     N),
+    Action.APPOINTMENTS_BOOK:    (N,     Y,     N,     N,     N,     Y,     N,     Y),
+    Action.APPOINTMENTS_READ:    (N,     Y,     N,     N,     N,     Y,     N,     Y),
+    Action.APPOINTMENTS_MANAGE:  (N,     Y,     N,     N,     N,     Y,     N,     N),
+    Action.PATIENT_SELF:         (N,     N,     N,     N,     N,     N,     N,     Y),
 }
 # fmt: on
 
