@@ -16,6 +16,13 @@ from medhub.models.catalog import (
     StockMovement,
     StockMovementKind,
 )
+from medhub.models.consultations import (
+    Consultation,
+    ConsultationStatus,
+    ConsultationType,
+    MedicalRecord,
+    RecordKind,
+)
 from medhub.models.doctors import AvailabilityException, AvailabilityRule, DoctorProfile
 from medhub.models.documents import Document, DocumentEntity, DocumentType
 from medhub.models.events import DomainEvent, EventDelivery
@@ -83,6 +90,9 @@ __all__ = [
     "Base",
     "BloodType",
     "CertificationType",
+    "Consultation",
+    "ConsultationStatus",
+    "ConsultationType",
     "DoctorProfile",
     "Document",
     "DocumentEntity",
@@ -99,6 +109,7 @@ __all__ = [
     "InquiryStatus",
     "Invoice",
     "LoginFailure",
+    "MedicalRecord",
     "Notification",
     "NotificationCategory",
     "NotificationPreference",
@@ -123,6 +134,7 @@ __all__ = [
     "Product",
     "ProductCategory",
     "ProductCertification",
+    "RecordKind",
     "RefreshToken",
     "Role",
     "Sex",
