@@ -42,3 +42,19 @@ async def test_openapi_documents_envelopes_and_400_not_422(client: httpx.AsyncCl
     ready = spec["paths"]["/health/ready"]["get"]["responses"]["200"]
     schema_ref = ready["content"]["application/json"]["schema"]["$ref"]
     assert "Envelope" in schema_ref
+
+
+@pytest.mark.parametrize("alias", ["/api-docs", "/api/docs"])
+async def test_the_seeds_docs_addresses_redirect_to_the_docs(
+    client: httpx.AsyncClient, alias: str
+) -> None:
+    response = await client.get(alias)
+    assert response.status_code == 308
+    assert response.headers["location"] == "/docs"
+    followed = await client.get(alias, follow_redirects=True)
+    assert followed.status_code == 200
+    assert str(followed.url).endswith("/docs")
+    assert "swagger-ui" in followed.text
+
+    spec = (await client.get("/openapi.json")).json()
+    assert alias not in spec["paths"]

@@ -8,12 +8,14 @@ from typing import Any
 
 import httpx
 
-from tests.factories import Account, Factory
+from tests.factories import DEFAULT_PASSWORD, Account, Factory
 
 API = "/api/v1"
 DOCTORS = f"{API}/doctors"
 MY_PROFILE = f"{DOCTORS}/me/profile"
 MY_AVAILABILITY = f"{DOCTORS}/me/availability"
+USERS = f"{API}/admin/users"
+TENANTS = f"{API}/admin/tenants"
 UNKNOWN = uuid.UUID("00000000-0000-4000-8000-00000000dead")
 AdminSql = Callable[..., list[tuple[Any, ...]]]
 
@@ -105,3 +107,33 @@ async def free_slots(
 
 def local_starts(slots: dict[str, Any]) -> list[str]:
     return [slot["local_start"] for slot in slots["slots"]]
+
+
+async def register_doctor(client: httpx.AsyncClient, full_name: str = "Sam Solo") -> Account:
+    """A doctor who signed up alone through the public registration (no organization,
+    not yet approved), logged in."""
+    email = f"dr-{uuid.uuid4().hex[:10]}@example.org"
+    body = {"email": email, "password": DEFAULT_PASSWORD, "full_name": full_name, "role": "doctor"}
+    registered = data(await client.post(f"{API}/auth/register", json=body), 201)
+    doctor = Account(
+        id=uuid.UUID(registered["user_id"]),
+        email=email,
+        password=DEFAULT_PASSWORD,
+        role="doctor",
+        organization_id=None,
+    )
+    logged_in = data(
+        await client.post(f"{API}/auth/login", json={"email": email, "password": DEFAULT_PASSWORD})
+    )
+    doctor.access_token = logged_in["access_token"]
+    doctor.refresh_token = logged_in["refresh_token"]
+    return doctor
+
+
+async def set_approval(
+    client: httpx.AsyncClient, doctor_id: uuid.UUID, by: Account, approved: bool = True
+) -> httpx.Response:
+    """PUT /admin/users/{id} {"is_approved": ...}: where doctors are approved."""
+    return await client.put(
+        f"{USERS}/{doctor_id}", json={"is_approved": approved}, headers=by.headers
+    )

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from medhub.kit.errors import Conflict, NotFound
+from medhub.kit.errors import Conflict, NotFound, PermissionDenied
 
 
 class DoctorNotFound(NotFound):
@@ -17,4 +17,11 @@ class ProfileRequired(Conflict):
     default_message = (
         "Availability belongs to a doctor's profile: create it first with"
         " PUT /api/v1/doctors/me/profile"
+    )
+
+
+class AwaitingApproval(PermissionDenied):
+    default_message = (
+        "Your doctor account is awaiting approval: an administrator of your hospital or"
+        " clinic, or of MedHub, approves it before you can act as a doctor"
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -29,6 +29,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,6 +42,7 @@ from medhub.models.doctors import (
     DoctorProfile,
     public_availability_exceptions,
     public_availability_rules,
+    public_doctor_busy,
     public_doctors,
 )
 from medhub.models.identity import Role, User
@@ -83,6 +85,17 @@ class ProfileRepository(Repository[DoctorProfile]):
             .returning(literal_column("xmax = 0", Boolean))
         )
         return bool((await self.session.execute(statement)).scalar_one())
+
+    async def move_to_organization(self, doctor_id: uuid.UUID, organization_id: uuid.UUID) -> bool:
+        """Point the doctor's profile (if any) at `organization_id`; True when there was one."""
+        statement = (
+            update(DoctorProfile)
+            .where(DoctorProfile.user_id == doctor_id)
+            .values(organization_id=organization_id, updated_at=func.now())
+            .returning(DoctorProfile.user_id)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self.session.execute(statement)).first() is not None
 
     async def doctor_in_organization(
         self, doctor_id: uuid.UUID, organization_id: uuid.UUID
@@ -203,6 +216,21 @@ class DirectoryRepository:
             )
         ).all()
         return rule_rows, exception_rows
+
+    async def busy(
+        self, doctor_ids: Sequence[uuid.UUID], since: datetime, until: datetime
+    ) -> Sequence[Row[Any]]:
+        """(doctor_id, starts_at, ends_at) of these doctors' active appointments that
+        overlap [since, until): the busy time the free slots leave out (migration 0014's
+        view, which shows periods and nothing of whose they are)."""
+        if not doctor_ids:
+            return []
+        busy = public_doctor_busy
+        statement = select(busy).where(
+            busy.c.doctor_id.in_(doctor_ids), busy.c.starts_at < until, busy.c.ends_at > since
+        )
+        rows: Sequence[Row[Any]] = (await self.session.execute(statement)).all()
+        return rows
 
     @staticmethod
     def _filtered(filters: DirectoryFilters) -> Select[Any]:

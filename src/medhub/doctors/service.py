@@ -108,6 +108,18 @@ async def save_own_profile(
     return view, created
 
 
+async def join_organization(
+    session: AsyncSession, doctor_id: uuid.UUID, organization_id: uuid.UUID
+) -> bool:
+    """The doctor's profile follows the doctor into `organization_id` (an independent
+    doctor's own clinic, made at their approval): the directory lists a doctor only
+    where their account and their profile name the same organization. True when the
+    doctor had a profile to move; one made later takes the account's organization.
+
+    The caller audits the move with the change of the account it belongs to."""
+    return await ProfileRepository(session).move_to_organization(doctor_id, organization_id)
+
+
 # Availability
 
 

@@ -8,13 +8,16 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from medhub.kit.envelope import ErrorEnvelope
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static" / "docs"
 STATIC_URL = "/static/docs"
+DOCS_URL = "/docs"
+# Where the seeds' products published their docs (MedConnect, MedFlow): kept working.
+DOCS_ALIASES = ("/api-docs", "/api/docs")
 
 ERROR_STATUSES = {
     "400": "Invalid input (`VALIDATION_ERROR`, one `details` entry per bad field)",
@@ -30,7 +33,7 @@ ERROR_STATUSES = {
 def install_docs(app: FastAPI) -> None:
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="docs-static")
 
-    @app.get("/docs", include_in_schema=False)
+    @app.get(DOCS_URL, include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url=app.openapi_url or "/openapi.json",
@@ -40,6 +43,12 @@ def install_docs(app: FastAPI) -> None:
             swagger_favicon_url=f"{STATIC_URL}/favicon-32x32.png",
             swagger_ui_parameters={"persistAuthorization": True},
         )
+
+    async def to_docs() -> RedirectResponse:
+        return RedirectResponse(DOCS_URL, status_code=308)  # permanent
+
+    for alias in DOCS_ALIASES:
+        app.add_api_route(alias, to_docs, methods=["GET"], include_in_schema=False)
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> HTMLResponse:

@@ -1,5 +1,6 @@
 """Members: org admins create and manage the accounts of their own organization;
-super admins do the same for any organization and approve independent doctors."""
+super admins do the same for any organization and approve independent doctors, who
+get a one-person clinic of their own at approval."""
 
 from __future__ import annotations
 
@@ -14,10 +15,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from medhub.audit import service as audit
 from medhub.auth import service as auth
 from medhub.authz.principal import Principal
+from medhub.doctors import service as doctors
 from medhub.kit.errors import ErrorDetail, NotFound, ValidationFailed
 from medhub.kit.pagination import PageParams
 from medhub.kit.security import PasswordHasher
-from medhub.models.identity import Organization, OrganizationStatus, Role, User
+from medhub.models.identity import (
+    Organization,
+    OrganizationKind,
+    OrganizationStatus,
+    Role,
+    User,
+)
+from medhub.organizations import tenants
 from medhub.organizations.exceptions import (
     LastAdmin,
     OrganizationRequired,
@@ -32,6 +41,8 @@ from medhub.organizations.repository import (
 from medhub.organizations.schemas import MemberCreate, MemberFilters, MemberUpdate
 from medhub.organizations.service import allowed_roles
 from medhub.users import service as users
+
+CLINIC_NAME_LENGTH = 255  # organizations.name
 
 
 def _check_role(role: str, organization: Organization | None) -> None:
@@ -158,7 +169,47 @@ async def update_member(
         # Their refresh tokens die now, so a later reactivation does not revive old logins.
         await auth.revoke_all_sessions_of(session, user.id, "deactivated")
     _audit_changes(session, principal, user, old)
+    if ("is_approved" in values or role_changes) and _is_independent_doctor(user):
+        await _open_own_clinic(session, principal, user)
     return user
+
+
+def _is_independent_doctor(user: User) -> bool:
+    """An approved doctor of no hospital or clinic: one who signed up alone."""
+    return user.role == Role.doctor and user.is_approved and user.organization_id is None
+
+
+def _clinic_name(full_name: str) -> str:
+    """`Dr. Sam Solo` for Sam Solo, and for a name already titled so."""
+    name = full_name.strip()
+    titled = name if name.lower().startswith(("dr.", "dr ")) else f"Dr. {name}"
+    return titled[:CLINIC_NAME_LENGTH]
+
+
+async def _open_own_clinic(session: AsyncSession, principal: Principal, user: User) -> None:
+    """An independent doctor, once approved, practises in a one-person clinic of their
+    own (DESIGN.md, "Clinical model"): their patients' charts, appointments and
+    prescriptions need a tenant. In the approval's transaction, so an approval never
+    commits without its clinic; the doctor's row is locked (`update_member`), so
+    approving again, even concurrently, finds the clinic and makes no second one."""
+    clinic = await tenants.create_organization(
+        session,
+        name=_clinic_name(user.full_name),
+        kind=OrganizationKind.clinic.value,
+        actor=principal,
+    )
+    user.organization_id = clinic.id
+    await session.flush()
+    moved_profile = await doctors.join_organization(session, user.id, clinic.id)
+    audit.record(
+        session,
+        "doctor_clinic_created",
+        actor=principal,
+        organization_id=clinic.id,
+        entity_type="user",
+        entity_id=user.id,
+        metadata={"organization_id": str(clinic.id), "slug": clinic.slug, "profile": moved_profile},
+    )
 
 
 def _audit_changes(
