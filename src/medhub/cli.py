@@ -1,4 +1,4 @@
-"""`medhub` command line: serve, db, version."""
+"""`medhub` command line: serve, db, crypto, version."""
 
 from __future__ import annotations
 
@@ -12,17 +12,36 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from sqlalchemy.exc import SQLAlchemyError
 
 from medhub import __version__
 from medhub.audit.cli import audit_app
 from medhub.config import ConfigurationError, Settings, get_settings
 from medhub.demo.cli import seed_app
+from medhub.field_crypto import MAX_KEY_VERSION, generate_key_spec
 from medhub.kit.db import Database
 from medhub.kit.email import TemplateRenderer, build_message, sample_context
 from medhub.kit.jobs import JobRuntime, run_worker
 from medhub.kit.logging import configure_logging
 from medhub.kit.metrics import multiprocess_directory, multiprocess_directory_configured
 from medhub.ops import migrations
+from medhub.ops.crypto_rotate import (
+    DEFAULT_BATCH_SIZE,
+    NO_VERSION,
+    ColumnReport,
+    EncryptedColumn,
+    RotationReport,
+    rotate,
+)
 from medhub.ops.provision import (
     DatabaseTarget,
     prepare_database,
@@ -35,8 +54,12 @@ from medhub.organizations.cli import tenants_app, users_app
 app = typer.Typer(help="MedHub healthcare-platform backend", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema: upgrade, current, revision", no_args_is_help=True)
 email_app = typer.Typer(help="Email templates", no_args_is_help=True)
+crypto_app = typer.Typer(
+    help="Encrypted columns: generate a key, re-encrypt under the newest", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(email_app, name="email")
+app.add_typer(crypto_app, name="crypto")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")
@@ -266,6 +289,215 @@ def db_revision(
         except ConfigurationError as exc:
             _fail(str(exc))
     migrations.new_revision(message, url=url, autogenerate=autogenerate)
+
+
+# `medhub crypto rotate` exit codes.
+ROTATED = 0
+NOT_ROTATED = 1  # values left under keys the keyring lacks, or that do not decrypt
+UNCHECKED = 2  # no database, bad keys, or the run stopped on an error
+
+
+def _ctx_settings(ctx: typer.Context) -> Settings:
+    """The settings a caller passed (`CliRunner().invoke(..., obj=settings)`), else the
+    environment's."""
+    return ctx.obj if isinstance(ctx.obj, Settings) else _settings()
+
+
+@crypto_app.command("generate-key")
+def crypto_generate_key(
+    ctx: typer.Context,
+    version: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=MAX_KEY_VERSION,
+            help="Key version (default: one above the highest in FIELD_ENCRYPTION_KEYS)",
+        ),
+    ] = None,
+) -> None:
+    """Print a new FIELD_ENCRYPTION_KEYS entry (`version:base64key`); nothing is changed."""
+    if version is None:
+        settings = _ctx_settings(ctx)
+        try:
+            current = settings.field_keyring().current_version
+        except ConfigurationError as exc:
+            _fail(f"{exc} (or give --version N)")
+            return
+        if current >= MAX_KEY_VERSION:
+            _fail(f"key version {current} is the last one; give --version N of a retired version")
+        version = current + 1
+    typer.echo(generate_key_spec(version))
+    typer.echo(
+        f'Put it first in FIELD_ENCRYPTION_KEYS ("{version}:...,<the entries there now>"),'
+        " restart every process, then run `medhub crypto rotate`.",
+        err=True,
+    )
+
+
+class _RotationBars:
+    """A progress bar per column that has values to re-encrypt: how many of them are done
+    (re-encrypted, or left because they changed meanwhile or no key opens them)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, TaskID] = {}
+
+    def column_started(self, target: EncryptedColumn, pending: int) -> None:
+        if pending:
+            self.tasks[target.label] = self.progress.add_task(target.label, total=pending)
+
+    def advanced(self, target: EncryptedColumn, rows: int) -> None:
+        if target.label in self.tasks:
+            self.progress.advance(self.tasks[target.label], rows)
+
+
+async def _rotate(
+    settings: Settings, url: str, *, batch_size: int, dry_run: bool
+) -> RotationReport:
+    database = Database(settings, url)  # installs the settings' keys
+    try:
+        if dry_run:
+            return await rotate(database, batch_size=batch_size, dry_run=True)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(),
+        ) as progress:
+            return await rotate(database, batch_size=batch_size, progress=_RotationBars(progress))
+    finally:
+        await database.dispose()
+
+
+def _values(count: int) -> str:
+    return f"{count} value{'' if count == 1 else 's'}"
+
+
+def _by_version(counts: dict[int, int]) -> str:
+    return ", ".join(
+        f"{_values(n)} {'empty' if v == NO_VERSION else f'under key version {v}'}"
+        for v, n in sorted(counts.items())
+    )
+
+
+def _column_problems(report: RotationReport, column: ColumnReport) -> list[str]:
+    label = column.target.label
+    problems = [
+        f"{label}: {_values(n)} "
+        + (
+            f"{'is' if n == 1 else 'are'} empty (sealed under no key)"
+            if v == NO_VERSION
+            else f"sealed under key version {v}, which FIELD_ENCRYPTION_KEYS does not hold"
+            " (add that key back, then rotate again)"
+        )
+        for v, n in sorted(column.unknown_versions.items())
+    ]
+    if column.undecryptable:
+        problems.append(
+            f"{label}: {_values(column.undecryptable)}"
+            f" {'does' if column.undecryptable == 1 else 'do'} not decrypt under their key version"
+        )
+    if column.after is not None:
+        # Known versions left after the pass: written meanwhile by a process that still
+        # encrypts under an older key (not restarted with the new one).
+        left = {v: n for v, n in column.after.items() if v in report.known_versions}
+        left_unexplained = sum(left.values()) - column.undecryptable
+        if left_unexplained > 0:
+            problems.append(
+                f"{label}: {_values(left_unexplained)} still under older keys (written meanwhile"
+                " by a process without the new key?): restart every process, then run again"
+            )
+    return problems
+
+
+def describe_rotation(report: RotationReport) -> tuple[list[str], list[str]]:
+    """What `medhub crypto rotate` prints: summary lines, and problems (for stderr)."""
+    lines: list[str] = []
+    problems: list[str] = []
+    for column in report.columns:
+        problems += _column_problems(report, column)
+    version = report.current_version
+    if report.dry_run:
+        pending = [c for c in report.columns if c.pending]
+        lines += [f"{c.target.label}: {_by_version(c.before)}" for c in pending]
+        rotatable = report.pending - report.unreadable
+        lines.append(
+            f"dry run: {_values(rotatable)} in {len(pending)} of {len(report.columns)} columns"
+            f" would be re-encrypted under key version {version}; nothing was changed"
+        )
+        return lines, problems
+    changed = sum(1 for c in report.columns if c.rotated)
+    summary = (
+        f"re-encrypted {_values(report.rotated)} in {changed} of {len(report.columns)} columns"
+        f" under key version {version}"
+    )
+    if report.changed_concurrently:
+        summary += (
+            f"; {_values(report.changed_concurrently)} changed by the application meanwhile"
+            " (left as written)"
+        )
+    lines.append(summary)
+    if report.complete:
+        retirable = report.retirable_versions()
+        done = f"every encrypted value is under key version {version}"
+        if retirable:
+            names = ", ".join(str(v) for v in retirable)
+            noun = "key version" if len(retirable) == 1 else "key versions"
+            done += f"; {noun} {names} can be removed from FIELD_ENCRYPTION_KEYS"
+        lines.append(done)
+    return lines, problems
+
+
+def run_rotate(settings: Settings, *, batch_size: int, dry_run: bool) -> int:
+    """`medhub crypto rotate` against the configured database; its exit code."""
+    try:
+        target = prepare_database(settings)
+        report = asyncio.run(
+            _rotate(settings, target.app_url, batch_size=batch_size, dry_run=dry_run)
+        )
+    except ConfigurationError as exc:
+        typer.secho(f"medhub: {exc}", fg=typer.colors.RED, err=True)
+        return UNCHECKED
+    except SQLAlchemyError as exc:
+        typer.secho(
+            f"medhub: the rotation stopped: {exc}\nThe batches committed so far stay"
+            " re-encrypted; run the command again to go on from there.",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        return UNCHECKED
+    lines, problems = describe_rotation(report)
+    for line in lines:
+        typer.echo(line)
+    for problem in problems:
+        typer.secho(problem, fg=typer.colors.RED, err=True)
+    if report.dry_run:
+        return NOT_ROTATED if report.unreadable else ROTATED
+    return ROTATED if report.complete else NOT_ROTATED
+
+
+@crypto_app.command("rotate")
+def crypto_rotate(
+    ctx: typer.Context,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Values re-encrypted per transaction")
+    ] = DEFAULT_BATCH_SIZE,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Only count the values not under the newest key, by version (decrypts nothing)",
+        ),
+    ] = False,
+) -> None:
+    """Re-encrypt every encrypted column's values under the newest FIELD_ENCRYPTION_KEYS key.
+
+    Runs beside the application in short batches; stop it and run it again at any time.
+
+    Exits 1 if values are left that it could not re-encrypt (named per column).
+    """
+    raise typer.Exit(code=run_rotate(_ctx_settings(ctx), batch_size=batch_size, dry_run=dry_run))
 
 
 def main() -> None:
