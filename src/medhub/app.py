@@ -9,18 +9,24 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import Depends, FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.middleware.cors import CORSMiddleware
 
 from medhub import __version__
 from medhub.apikeys.router import router as apikeys_router
+from medhub.appointments import lifecycle as appointment_lifecycle
+from medhub.appointments.router import router as appointments_router
 from medhub.audit.router import router as audit_router
 from medhub.auth.router import router as auth_router
 from medhub.auth.runtime import build_runtime
 from medhub.authz.dependencies import api_rate_limit
+from medhub.authz.principal import Principal
 from medhub.authz.session_cache import AUTH_CHANGED_CHANNEL, CACHE_KEY, SessionCache
 from medhub.catalog.document_access import DOCUMENT_ACCESS as CATALOG_DOCUMENT_ACCESS
 from medhub.catalog.router import router as catalog_router
 from medhub.config import ConfigurationError, Settings, get_settings
+from medhub.consultations import service as consultations
+from medhub.consultations.router import router as consultations_router
 from medhub.doctors.router import router as doctors_router
 from medhub.documents.access import DocumentAccess
 from medhub.documents.router import router as documents_router
@@ -38,6 +44,7 @@ from medhub.kit.metrics import Metrics
 from medhub.kit.middleware import RequestContextMiddleware
 from medhub.kit.ratelimit import RateLimiter
 from medhub.kit.routing import MisroutedMethodGuard, install_route_index, route_methods
+from medhub.models.appointments import Appointment
 from medhub.notifications.notify_hub import NotifyHub
 from medhub.notifications.router import router as notifications_router
 from medhub.ops.provision import check_app_role, prepare_database, wait_for_database
@@ -45,8 +52,10 @@ from medhub.ops.worker_election import WorkerElection
 from medhub.orders.document_access import DOCUMENT_ACCESS as ORDER_DOCUMENT_ACCESS
 from medhub.orders.router import router as orders_router
 from medhub.organizations.router import router as organizations_router
+from medhub.patients.router import router as patients_router
 from medhub.payments.router import router as payments_router
 from medhub.payments.router import webhook_router as payment_webhooks_router
+from medhub.records.router import router as records_router
 from medhub.reports.router import router as reports_router
 from medhub.users.router import router as users_router
 
@@ -71,6 +80,12 @@ TAGS = [
     {"name": "documents", "description": "Uploads and downloads of product and order files"},
     {"name": "reports", "description": "Sales, product and inquiry reports; the dashboard"},
     {"name": "doctors", "description": "Doctor directory, profiles, availability and free slots"},
+    {"name": "appointments", "description": "Booking, rescheduling and the appointment lifecycle"},
+    {
+        "name": "consultations",
+        "description": "Consultations (medical visits) with notes, vitals and video rooms",
+    },
+    {"name": "records", "description": "Patients' medical records (their history)"},
     {"name": "meta", "description": "What this service is"},
     {"name": "operations", "description": "Health, readiness and metrics"},
 ]
@@ -159,6 +174,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("app.stopped")
 
 
+async def _open_consultation(
+    session: AsyncSession, appointment: Appointment, actor: Principal
+) -> None:
+    await consultations.open_for_appointment(session, appointment, actor=actor)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -194,6 +215,9 @@ def create_app(
     app.state.session_cache = SessionCache(max_age=settings.SESSION_CACHE_SECONDS)
     # Documents attach to other domains' entities; those domains decide who sees them.
     app.state.document_access = DocumentAccess({**CATALOG_DOCUMENT_ACCESS, **ORDER_DOCUMENT_ACCESS})
+    # An appointment that starts opens its consultation, in the same unit of work
+    # (consultations reads appointments, so appointments cannot call it directly).
+    appointment_lifecycle.on_start("consultation", _open_consultation)
     # Late-bound: in embedded mode the database is created by the lifespan.
     metrics.add_pool_gauges(lambda: app.state.database.pool_status())  # noqa: PLW0108
 
@@ -230,7 +254,13 @@ def create_app(
         payments_router,
         documents_router,
         reports_router,
+        # Before doctors: `/doctors/patients` must not be read as `/doctors/{doctor_id}`.
+        patients_router,
+        # Before doctors too: `/doctors/medical-visits` is the consultations router's.
+        consultations_router,
+        records_router,
         doctors_router,
+        appointments_router,
     ):
         app.include_router(router, prefix=API_PREFIX, dependencies=api_dependencies)
     app.include_router(payment_webhooks_router, prefix=API_PREFIX)

@@ -171,6 +171,16 @@ class Settings(BaseSettings):
 
     # Doctors' free slots start at least this long from now (no booking at short notice).
     APPOINTMENT_MIN_LEAD_MINUTES: int = Field(default=60, ge=0, le=30 * 24 * 60)
+    # Staff may check a patient in (or start) this long before the appointment's start.
+    APPOINTMENT_EARLY_START_MINUTES: int = Field(default=15, ge=0, le=24 * 60)
+    # A patient reschedules until this long before the start; a cancellation inside it
+    # is marked late (what a late cancellation costs is the payments issue's).
+    APPOINTMENT_CANCEL_CUTOFF_HOURS: int = Field(default=24, ge=0, le=30 * 24)
+
+    # Video consultations: "jitsi" names an unguessable room on VIDEO_BASE_URL (the
+    # public meet.jit.si, or a self-hosted Jitsi Meet); "none" never offers a video link.
+    VIDEO_PROVIDER: Literal["jitsi", "none"] = "jitsi"
+    VIDEO_BASE_URL: str = Field(default="https://meet.jit.si", pattern=r"^https?://[^\s?#]+$")
 
     # Payments: "manual" (bank transfer, staff record it) or "stripe" (PaymentIntents).
     PAYMENT_PROVIDER: Literal["manual", "stripe"] = "manual"

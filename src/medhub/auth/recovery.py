@@ -23,6 +23,7 @@ from medhub.mail.service import queue_email
 from medhub.models.identity import OneTimeToken, User
 from medhub.models.notifications import NotificationCategory
 from medhub.notifications import service as notifications
+from medhub.patients import service as patients
 from medhub.users import service as users
 
 VERIFY_EMAIL = "verify_email"
@@ -91,6 +92,10 @@ async def verify_email(session: AsyncSession, token: str) -> User:
         entity_type="user",
         entity_id=user.id,
     )
+    # A verified address is what charts are matched by: the charts organizations made
+    # with it before (the patient registering later) become this account's, in this
+    # transaction (in the system context set above).
+    await patients.link_verified_account(session, user)
     return user
 
 

@@ -5,6 +5,9 @@ Everything here is read from the public views (`DirectoryRepository`): only the 
 columns of listed, approved, active doctors of active hospitals and clinics. Any other
 doctor (unknown, unlisted, unapproved, deactivated, or of a suspended organization)
 simply is not there: 404.
+
+Booking an appointment checks its start with `free_slot_at`, the same computation as
+the public free slots: what GET /doctors/{id}/slots offers is what can be booked.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -45,16 +48,32 @@ def _not_before(settings: Settings) -> datetime:
 
 
 def _free(
-    schedule: slots.Schedule, first: date, last: date, not_before: datetime
+    schedule: slots.Schedule,
+    first: date,
+    last: date,
+    not_before: datetime,
+    busy: Sequence[slots.Interval],
 ) -> Iterator[slots.Slot]:
-    """The free slots of one doctor: every public read of slots comes through here.
+    """The free slots of one doctor: every read of slots (public lists and booking
+    checks) comes through here. `busy`: the doctor's active appointments (`_busy`)."""
+    return slots.iter_free_slots(schedule, first, last, not_before=not_before, busy=busy)
 
-    Appointments (the rest of issue 12) plug in at `busy`: the [starts_at, ends_at) of
-    the doctor's active appointments overlapping first..last, read through a view or
-    SECURITY DEFINER function that shows those intervals and nothing else (slots are
-    public). Until then nothing is busy.
-    """
-    return slots.iter_free_slots(schedule, first, last, not_before=not_before, busy=())
+
+async def _busy(
+    repository: DirectoryRepository, doctor_ids: Sequence[uuid.UUID], first: date, last: date
+) -> defaultdict[uuid.UUID, list[slots.Interval]]:
+    """The [starts_at, ends_at) of the doctors' active appointments near the local dates
+    first..last, from the public busy view (periods only: slots are public).
+
+    The UTC span reaches a day beyond both ends: whatever the doctor's zone (offsets
+    stay within a day of UTC), it holds every slot of those dates, including one that
+    runs past local midnight."""
+    since = datetime.combine(first - timedelta(days=1), time(), UTC)
+    until = datetime.combine(last + timedelta(days=2), time(), UTC)
+    busy: defaultdict[uuid.UUID, list[slots.Interval]] = defaultdict(list)
+    for row in await repository.busy(doctor_ids, since, until):
+        busy[row.doctor_id].append((row.starts_at, row.ends_at))
+    return busy
 
 
 def _zone(name: str) -> ZoneInfo | None:
@@ -108,12 +127,13 @@ async def list_doctors(
     # all, the slot computation decides, and the page is cut from what remains.
     candidates = await repository.working_on(filters, day)
     schedules = await _schedules(repository, candidates, day, day)
+    busy = await _busy(repository, list(schedules), day, day)
     not_before = _not_before(settings)
     matching = [
         row
         for row in candidates
         if row.id in schedules
-        and next(_free(schedules[row.id], day, day, not_before), None) is not None
+        and next(_free(schedules[row.id], day, day, not_before, busy[row.id]), None) is not None
     ]
     page = matching[params.offset : params.offset + params.limit]
     return [_public(row) for row in page], len(matching)
@@ -135,7 +155,10 @@ async def free_slots(
     if doctor is None:
         raise DoctorNotFound()
     schedule = (await _schedules(repository, [doctor], first, last)).get(doctor.id)
-    found = [] if schedule is None else list(_free(schedule, first, last, _not_before(settings)))
+    found: list[slots.Slot] = []
+    if schedule is not None:
+        busy = await _busy(repository, [doctor.id], first, last)
+        found = list(_free(schedule, first, last, _not_before(settings), busy[doctor.id]))
     return SlotsRead(
         doctor_id=doctor.id,
         timezone=doctor.timezone,
@@ -146,3 +169,42 @@ async def free_slots(
             for s in found
         ],
     )
+
+
+async def free_slot_at(
+    session: AsyncSession,
+    settings: Settings,
+    doctor_id: uuid.UUID,
+    starts_at: datetime,
+    *,
+    held: slots.Interval | None = None,
+) -> slots.Slot | None:
+    """The doctor's free slot that starts exactly at `starts_at`, as GET /slots offers it
+    now (in the doctor's hours, not in the past nor within the minimum lead time, not
+    taken), or None. Raises `DoctorNotFound` for a doctor who cannot be booked.
+
+    `held`: a period the caller's own appointment holds and is about to give up (a
+    reschedule), counted as free. Only a check: the exclusion constraints on
+    appointments decide a race between two bookings of one slot.
+    """
+    repository = DirectoryRepository(session)
+    doctor = await repository.by_id(doctor_id)
+    if doctor is None:
+        raise DoctorNotFound()
+    zone = _zone(doctor.timezone)
+    if zone is None:
+        return None
+    instant = starts_at.astimezone(UTC)
+    # A slot's date is the local date of its start (slots.window_slots).
+    day = instant.astimezone(zone).date()
+    schedule = (await _schedules(repository, [doctor], day, day)).get(doctor.id)
+    if schedule is None:
+        return None
+    busy = (await _busy(repository, [doctor.id], day, day))[doctor.id]
+    if held is not None and held in busy:
+        # The doctor's active appointments never overlap, so this period is that one.
+        busy.remove(held)
+    for slot in _free(schedule, day, day, _not_before(settings), busy):
+        if slot.starts_at == instant:
+            return slot
+    return None

@@ -75,7 +75,13 @@ def build_message(
     attachments: list[dict[str, Any]] | None = None,
     message_id: str | None = None,
 ) -> EmailMessage:
-    """multipart/alternative (text, html); inline images join the html part as related."""
+    """multipart/alternative (text, html); inline images join the html part as related.
+
+    An attachment is `{"content_type", "data_b64", "filename"}`: with a `cid` it is an
+    inline part of the html (an image the html shows); without one it is attached to
+    the message (which becomes multipart/mixed), with any `params` of its content type
+    (a calendar invitation's `{"method": "REQUEST"}`).
+    """
     message = EmailMessage()
     message["From"] = sender
     message["To"] = to
@@ -85,10 +91,12 @@ def build_message(
     message["X-MedHub-Template"] = rendered.template
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
-    if attachments:
+    inline = [item for item in attachments or [] if item.get("cid")]
+    attached = [item for item in attachments or [] if not item.get("cid")]
+    if inline:
         html_part = message.get_body(preferencelist=("html",))
         assert isinstance(html_part, EmailMessage)
-        for item in attachments:
+        for item in inline:
             maintype, _, subtype = str(item["content_type"]).partition("/")
             html_part.add_related(
                 base64.b64decode(item["data_b64"]),
@@ -97,6 +105,15 @@ def build_message(
                 cid=f"<{item['cid']}>",
                 filename=item.get("filename"),
             )
+    for item in attached:
+        maintype, _, subtype = str(item["content_type"]).partition("/")
+        message.add_attachment(
+            base64.b64decode(item["data_b64"]),
+            maintype=maintype,
+            subtype=subtype,
+            filename=item.get("filename"),
+            params=dict(item.get("params") or {}),
+        )
     return message
 
 

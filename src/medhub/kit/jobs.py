@@ -42,6 +42,7 @@ TASK_MODULES = [
     "medhub.orders.tasks",
     "medhub.auth.tasks",
     "medhub.audit.tasks",
+    "medhub.appointments.tasks",
 ]
 
 jobs_app = App(connector=PsycopgConnector(), import_paths=TASK_MODULES)

@@ -164,8 +164,13 @@ def bound_tenant(session: AsyncSession) -> TenantContext | None:
 
 @event.listens_for(Session, "after_begin")
 def _apply_bound_tenant(
-    session: Session, _transaction: SessionTransaction, connection: Connection
+    session: Session, transaction: SessionTransaction, connection: Connection
 ) -> None:
+    if transaction.nested:
+        # A SAVEPOINT (`begin_nested()`) runs inside a transaction whose context is set
+        # already; setting it again would undo what the transaction widened since
+        # (`set_system_context` of a claim or a token lookup) and re-run the recheck.
+        return
     session.info[_BEGUN_KEY] = True
     context: TenantContext | None = session.info.get(_BOUND_KEY)
     if context is not None:

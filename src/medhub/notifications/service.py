@@ -96,12 +96,14 @@ async def notify(  # noqa: PLR0917 - the call every domain makes, kept positiona
     data: dict[str, Any] | None = None,
     *,
     email: tuple[str, dict[str, Any]] | None = None,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> Notification | None:
     """Tell `user_id` something on the channels they chose for `category`.
 
     `email=(template, context)` sends that dedicated email (an order confirmation,
     a shipping notice) instead of the generic notification email, still only when
-    the user's email channel for the category is on.
+    the user's email channel for the category is on; `attachments` go with that
+    dedicated email (kit.email.build_message: e.g. a calendar invitation).
 
     Returns the stored in-app notification, or None when the user turned the
     in-app channel off for this category. Email and SMS go only to active accounts.
@@ -128,6 +130,7 @@ async def notify(  # noqa: PLR0917 - the call every domain makes, kept positiona
             recipient.email,
             {"full_name": recipient.full_name, **context},
             user_id=user_id,
+            attachments=attachments,
         )
     elif channels.email:
         await mail.queue_email(

@@ -1,0 +1,1 @@
+"""Appointments: booking free slots, rescheduling, the lifecycle, invitations, reminders."""

@@ -1,0 +1,205 @@
+"""The appointment lifecycle: requested → confirmed → checked_in → in_progress →
+completed, or cancelled / no_show.
+
+Who moves what: the organization's side (the appointment's doctor, the
+organization's admins) confirms, checks in and starts (from
+APPOINTMENT_EARLY_START_MINUTES before the start), completes, and marks a no-show
+(once the start has passed); either side cancels. A patient cancels any time before
+the start; inside APPOINTMENT_CANCEL_CUTOFF_HOURS the cancellation is marked late
+(what that costs is the payments issue's). A cancelled appointment keeps its row and
+frees its time: the exclusion constraints only count active statuses.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from medhub.appointments import notices
+from medhub.appointments.exceptions import AppointmentStateConflict
+from medhub.appointments.repository import AppointmentRepository, Names
+from medhub.appointments.schemas import AppointmentRead
+from medhub.appointments.service import (
+    appointment_view,
+    get_appointment,
+    is_patient,
+    now,
+)
+from medhub.audit import service as audit
+from medhub.authz.permissions import Action, can
+from medhub.authz.principal import Principal
+from medhub.config import Settings
+from medhub.kit.errors import ErrorDetail, PermissionDenied
+from medhub.models.appointments import Appointment, AppointmentStatus
+from medhub.models.identity import Role
+
+S = AppointmentStatus
+
+TRANSITIONS: dict[AppointmentStatus, frozenset[AppointmentStatus]] = {
+    S.requested: frozenset({S.confirmed, S.cancelled, S.no_show}),
+    # A video consultation has no desk to check in at: confirmed may start directly.
+    S.confirmed: frozenset({S.checked_in, S.in_progress, S.cancelled, S.no_show}),
+    S.checked_in: frozenset({S.in_progress, S.cancelled}),
+    S.in_progress: frozenset({S.completed}),
+    S.completed: frozenset(),
+    S.cancelled: frozenset(),
+    S.no_show: frozenset(),
+}
+# Moves that need the patient to be there: not before the early-start window opens.
+ARRIVAL_MOVES = frozenset({S.checked_in, S.in_progress})
+
+# What else happens, in the same unit of work, when an appointment starts (moves to
+# in_progress): the consultations domain opens the appointment's consultation. It reads
+# appointments, so this package may not import it; it is registered here instead, by
+# name (registering again replaces), when the application is put together (app.py).
+StartHook = Callable[[AsyncSession, Appointment, Principal], Awaitable[object]]
+_START_HOOKS: dict[str, StartHook] = {}
+
+
+def on_start(name: str, hook: StartHook) -> None:
+    """Run `hook(session, appointment, actor)` whenever an appointment starts."""
+    _START_HOOKS[name] = hook
+
+
+def _at(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _check_transition(appointment: Appointment, target: AppointmentStatus) -> None:
+    current = AppointmentStatus(appointment.status)
+    allowed = TRANSITIONS[current]
+    if target not in allowed:
+        choices = ", ".join(sorted(s.value for s in allowed)) or "none (final state)"
+        raise AppointmentStateConflict(
+            f"An appointment that is {current.value} cannot become {target.value}",
+            details=[ErrorDetail(field="status", message=f"allowed next: {choices}")],
+        )
+
+
+def _check_timing(
+    settings: Settings, appointment: Appointment, target: AppointmentStatus, moment: datetime
+) -> None:
+    if target in ARRIVAL_MOVES:
+        opens = appointment.starts_at - timedelta(minutes=settings.APPOINTMENT_EARLY_START_MINUTES)
+        if moment < opens:
+            raise AppointmentStateConflict(
+                f"Too early: an appointment can become {target.value} from"
+                f" {settings.APPOINTMENT_EARLY_START_MINUTES} minutes before its start",
+                details=[ErrorDetail(field="status", message=f"from {_at(opens)}")],
+            )
+    if target == S.no_show and moment < appointment.starts_at:
+        raise AppointmentStateConflict(
+            "A patient is a no-show only once the appointment's start has passed",
+            details=[ErrorDetail(field="status", message=f"from {_at(appointment.starts_at)}")],
+        )
+
+
+async def change_status(
+    session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    appointment_id: uuid.UUID,
+    target: AppointmentStatus,
+    *,
+    reason: str | None = None,
+) -> AppointmentRead:
+    """PUT /appointments/{id} {"status": ...}."""
+    if target == S.cancelled:
+        return await cancel(session, principal, settings, appointment_id, reason)
+    # Seen first, refused second: another patient's appointment stays a 404.
+    appointment = await get_appointment(session, principal, appointment_id, for_update=True)
+    if not can(principal.role, Action.APPOINTMENTS_MANAGE):
+        raise PermissionDenied(
+            "Patients reschedule or cancel their appointments; the doctor's side moves their status"
+        )
+    _check_transition(appointment, target)
+    _check_timing(settings, appointment, target, now())
+    previous = appointment.status
+    appointment.status = target.value
+    await session.flush()
+    if target == S.in_progress:
+        for hook in list(_START_HOOKS.values()):
+            await hook(session, appointment, principal)
+    audit.record(
+        session,
+        "appointment.status_changed",
+        actor=principal,
+        organization_id=appointment.organization_id,
+        entity_type="appointment",
+        entity_id=appointment.id,
+        metadata={"from": previous, "to": target.value, "by": principal.role},
+    )
+    names = await AppointmentRepository(session).names(appointment.id)
+    if target == S.confirmed:
+        await notices.confirmed(session, appointment, names)
+    return appointment_view(appointment, names)
+
+
+def _cancelled_by(principal: Principal, names: Names) -> str:
+    """How the other side reads who cancelled."""
+    if is_patient(principal):
+        return "the patient"
+    if principal.role == Role.doctor and names.doctor_name:
+        return names.doctor_name
+    return names.organization_name or "the clinic"
+
+
+async def cancel(
+    session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    appointment_id: uuid.UUID,
+    reason: str | None,
+) -> AppointmentRead:
+    """DELETE /appointments/{id} (or PUT with status cancelled): the row stays, marked
+    cancelled with who, when and why; its time is free again at once."""
+    appointment = await get_appointment(session, principal, appointment_id, for_update=True)
+    _check_transition(appointment, S.cancelled)
+    moment = now()
+    late = False
+    if is_patient(principal):
+        if moment >= appointment.starts_at:
+            raise AppointmentStateConflict(
+                "This appointment has started: patients cancel before the start",
+                details=[
+                    ErrorDetail(field="status", message=f"started {_at(appointment.starts_at)}")
+                ],
+            )
+        cutoff = appointment.starts_at - timedelta(hours=settings.APPOINTMENT_CANCEL_CUTOFF_HOURS)
+        late = moment > cutoff
+    previous = appointment.status
+    appointment.status = S.cancelled.value
+    appointment.cancelled_at = moment
+    appointment.cancelled_by = principal.actor_id
+    appointment.cancellation_reason = reason
+    appointment.cancelled_late = late
+    await session.flush()
+    audit.record(
+        session,
+        "appointment.cancelled",
+        actor=principal,
+        organization_id=appointment.organization_id,
+        entity_type="appointment",
+        entity_id=appointment.id,
+        # The reason is free text (it may say why medically): only whether one was given.
+        metadata={
+            "from": previous,
+            "late": late,
+            "reason_given": bool(reason),
+            "by": principal.role,
+        },
+    )
+    names = await AppointmentRepository(session).names(appointment.id)
+    await notices.announce(
+        session,
+        settings,
+        appointment,
+        names,
+        notices.Change.cancelled,
+        cancelled_by=_cancelled_by(principal, names),
+        reason=reason,
+    )
+    return appointment_view(appointment, names)
