@@ -4,6 +4,7 @@ and completing the appointment with its consultation."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -195,20 +196,34 @@ async def test_completing_the_consultation_completes_its_appointment(
     data(await put(client, clinic.doctor, made["id"], status="completed"))
     status = admin_sql("SELECT status FROM appointments WHERE id = %s", [appointment.id])
     assert status == [("completed",)]
-    assert audit_count(admin_sql, "appointment.completed", appointment.id) == 1
+    assert appointment_moves(admin_sql, appointment.id) == [("in_progress", "completed")]
 
 
-async def test_an_appointment_that_never_started_is_left_as_it_is(
+def appointment_moves(admin_sql: AdminSql, appointment_id: uuid.UUID) -> list[tuple[str, str]]:
+    rows = admin_sql(
+        "SELECT metadata->>'from', metadata->>'to' FROM activity_logs"
+        " WHERE action = 'appointment.status_changed' AND entity_id = %s"
+        " AND metadata->>'via' = 'consultation' ORDER BY seq",
+        [str(appointment_id)],
+    )
+    return [(str(before), str(after)) for before, after in rows]
+
+
+async def test_the_appointment_follows_its_consultation_from_confirmed(
     client: httpx.AsyncClient, factory: Factory, clinic: Clinic, admin_sql: AdminSql
 ) -> None:
     appointment = await make_appointment(factory.database, clinic.chart, clinic.doctor)
     made = await from_appointment(client, clinic.doctor, appointment)
     data(await put(client, clinic.doctor, made["id"], status="in_progress"))
-    data(await put(client, clinic.doctor, made["id"], status="completed"))
-    # The appointments domain moves appointments; only one in progress is completed here.
     status = admin_sql("SELECT status FROM appointments WHERE id = %s", [appointment.id])
-    assert status == [("confirmed",)]
-    assert audit_count(admin_sql, "appointment.completed", appointment.id) == 0
+    assert status == [("in_progress",)]
+    data(await put(client, clinic.doctor, made["id"], status="completed"))
+    status = admin_sql("SELECT status FROM appointments WHERE id = %s", [appointment.id])
+    assert status == [("completed",)]
+    assert appointment_moves(admin_sql, appointment.id) == [
+        ("confirmed", "in_progress"),
+        ("in_progress", "completed"),
+    ]
 
 
 async def test_any_doctor_of_the_organization_writes_others_may_not(

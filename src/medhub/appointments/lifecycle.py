@@ -138,6 +138,49 @@ async def change_status(
     return appointment_view(appointment, names)
 
 
+# Where an appointment goes when its consultation starts or completes (the doctor is
+# seeing, or has seen, the patient whatever the appointment said): from these statuses.
+FOLLOWS_CONSULTATION: dict[AppointmentStatus, frozenset[AppointmentStatus]] = {
+    S.in_progress: frozenset({S.confirmed, S.checked_in}),
+    S.completed: frozenset({S.confirmed, S.checked_in, S.in_progress}),
+}
+
+
+async def follow_consultation(
+    session: AsyncSession,
+    principal: Principal,
+    appointment_id: uuid.UUID,
+    target: AppointmentStatus,
+    consultation_id: uuid.UUID,
+) -> bool:
+    """The consultation of this appointment started or completed (the consultations
+    domain calls this in its unit of work): the appointment follows, audited; True if
+    it moved. An appointment already there, or cancelled, is left as it is. No start
+    hooks: the consultation that would open is the one calling."""
+    appointment = await get_appointment(session, principal, appointment_id, for_update=True)
+    if AppointmentStatus(appointment.status) not in FOLLOWS_CONSULTATION[target]:
+        return False
+    previous = appointment.status
+    appointment.status = target.value
+    await session.flush()
+    audit.record(
+        session,
+        "appointment.status_changed",
+        actor=principal,
+        organization_id=appointment.organization_id,
+        entity_type="appointment",
+        entity_id=appointment.id,
+        metadata={
+            "from": previous,
+            "to": target.value,
+            "by": principal.role,
+            "via": "consultation",
+            "consultation_id": str(consultation_id),
+        },
+    )
+    return True
+
+
 def _cancelled_by(principal: Principal, names: Names) -> str:
     """How the other side reads who cancelled."""
     if is_patient(principal):

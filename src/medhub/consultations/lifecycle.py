@@ -4,7 +4,8 @@
         │              │
         └──────────────┴──────→ cancelled
 
-Completing a consultation sets `ended_at` and completes its appointment. Once
+Starting a consultation starts its appointment, completing it completes it (through
+the appointments domain, audited there). Once
 completed or cancelled, its clinical content is the record of what happened and no
 longer changes (409).
 """
@@ -16,14 +17,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from medhub.audit import service as audit
+from medhub.appointments import lifecycle as appointments
 from medhub.authz.principal import Principal
 from medhub.consultations.exceptions import ConsultationClosed, ConsultationTransitionRefused
-from medhub.consultations.repository import ConsultationRepository
 from medhub.consultations.schemas import CLINICAL_FIELDS, ConsultationUpdate, vitals_for_storage
 from medhub.consultations.service import audit_about, consultation_view, now, readable
 from medhub.consultations.video import VideoProvider
 from medhub.kit.errors import ErrorDetail, ValidationFailed
+from medhub.models.appointments import AppointmentStatus
 from medhub.models.consultations import Consultation, ConsultationStatus
 
 S = ConsultationStatus
@@ -34,6 +35,11 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.cancelled.value: frozenset(),
 }
 CLOSED = frozenset({S.completed.value, S.cancelled.value})
+# Starting or completing a consultation moves its appointment the same way.
+FOLLOWED: dict[str, AppointmentStatus] = {
+    S.in_progress.value: AppointmentStatus.in_progress,
+    S.completed.value: AppointmentStatus.completed,
+}
 
 
 def _clinical_changes(data: ConsultationUpdate) -> dict[str, Any]:
@@ -108,28 +114,13 @@ async def update_consultation(
             previous=previous,
             status=target,
         )
-    if target == S.completed.value and consultation.appointment_id is not None:
-        await _complete_appointment(session, principal, consultation)
-    return consultation_view(consultation, principal, video, now())
-
-
-async def _complete_appointment(
-    session: AsyncSession, principal: Principal, consultation: Consultation
-) -> None:
-    appointment_id = consultation.appointment_id
-    assert appointment_id is not None
-    # Through this domain's own conditional UPDATE (see the repository), in this
-    # unit of work: the consultation and its appointment complete together.
-    if await ConsultationRepository(session).complete_appointment(appointment_id):
-        audit.record(
+    if target in FOLLOWED and consultation.appointment_id is not None:
+        # The appointment follows its consultation, in this unit of work.
+        await appointments.follow_consultation(
             session,
-            "appointment.completed",
-            actor=principal,
-            entity_type="appointment",
-            entity_id=appointment_id,
-            metadata={
-                "via": "consultation_completed",
-                "consultation_id": str(consultation.id),
-                "patient_id": str(consultation.patient_id),
-            },
+            principal,
+            consultation.appointment_id,
+            FOLLOWED[target],
+            consultation.id,
         )
+    return consultation_view(consultation, principal, video, now())

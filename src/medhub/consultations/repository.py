@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select, update
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from medhub.consultations.schemas import ConsultationFilters
 from medhub.kit.pagination import PageParams
 from medhub.kit.repository import Repository
-from medhub.models.appointments import Appointment, AppointmentStatus
+from medhub.models.appointments import Appointment
 from medhub.models.consultations import Consultation
 from medhub.models.doctors import DoctorProfile
 from medhub.models.patients import Patient
@@ -121,27 +121,6 @@ class ConsultationRepository(Repository[Consultation]):
             Appointment.id == appointment_id, Appointment.organization_id == organization_id
         )
         return (await self.session.execute(statement)).scalar_one_or_none()
-
-    async def complete_appointment(self, appointment_id: uuid.UUID) -> bool:
-        """Complete the consultation's appointment if it is in progress; True if it was.
-
-        A direct, conditional UPDATE of the appointments table: completing a
-        consultation completes its appointment (issue 12), and the appointments
-        service cannot be called for it yet (integration decides whether this moves
-        behind it). Any other status (already completed, or never started) is left
-        as it is.
-        """
-        statement = (
-            update(Appointment)
-            .where(
-                Appointment.id == appointment_id,
-                Appointment.status == AppointmentStatus.in_progress.value,
-            )
-            .values(status=AppointmentStatus.completed.value, updated_at=func.now())
-            .returning(Appointment.id)
-            .execution_options(synchronize_session=False)
-        )
-        return (await self.session.execute(statement)).first() is not None
 
     async def has_doctor_profile(self, doctor_id: uuid.UUID) -> bool:
         statement = select(DoctorProfile.user_id).where(DoctorProfile.user_id == doctor_id)
