@@ -9,8 +9,12 @@ p50/p95/p99 in milliseconds. A Python client is slower than wrk, so on a small
 machine it can be the bottleneck; compare targets only within one driver.
 
 `--variants-file` makes the requests differ: a JSON list of
-`{"headers": {...}, "body": "<base64>" | null}`, sent in turn (request k, over
-all connections, is variant k mod n), each variant's headers added to `--header`.
+`{"headers": {...}, "body": "<base64>" | null, "path": "/..." (optional)}`, sent in
+turn (request k, over all connections, is variant k mod n), each variant's headers
+added to `--header` and its path, when it has one, instead of the URL's.
+
+`--accept-status 409` (repeatable): answers with that status are counted as
+`accepted`, not as errors (a booking refused because the slot was just taken).
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ def percentile_ms(sorted_ns: Sequence[int], pct: float) -> float | None:
 class Tally:
     requests: int = 0
     errors: int = 0
+    accepted: int = 0
     latencies_ns: list[int] = field(default_factory=list)
 
 
@@ -71,14 +76,22 @@ class Load:
     headers: dict[str, str]
     body: bytes | None
     expect_status: int
-    # (headers, body) to take turns with; empty: always `headers` and `body`.
-    variants: Sequence[tuple[dict[str, str], bytes | None]] = ()
+    # (path or None, headers, body) to take turns with; empty: always `headers` and `body`.
+    variants: Sequence[tuple[str | None, dict[str, str], bytes | None]] = ()
+    # Statuses counted as `accepted` answers rather than errors.
+    accept_statuses: frozenset[int] = frozenset()
 
-    def requests(self) -> Iterator[tuple[dict[str, str], bytes | None]]:
-        """The (headers, body) of each next request, round robin, shared by all workers."""
+    def requests(self) -> Iterator[tuple[str, dict[str, str], bytes | None]]:
+        """The (url, headers, body) of each next request, round robin, shared by all workers."""
         if not self.variants:
-            return itertools.repeat((self.headers, self.body))
-        return itertools.cycle([({**self.headers, **h}, b) for h, b in self.variants])
+            return itertools.repeat((self.url, self.headers, self.body))
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.url))
+        return itertools.cycle(
+            [
+                (origin + path if path else self.url, {**self.headers, **h}, b)
+                for path, h, b in self.variants
+            ]
+        )
 
 
 async def _worker(
@@ -88,20 +101,23 @@ async def _worker(
     tally: Tally,
     cap: int,
     *,
-    turns: Iterator[tuple[dict[str, str], bytes | None]],
+    turns: Iterator[tuple[str, dict[str, str], bytes | None]],
 ) -> None:
     while time.perf_counter() < deadline and tally.requests < cap:
         # One event loop: taking the next variant needs no lock.
-        headers, body = next(turns)
+        url, headers, body = next(turns)
         started = time.perf_counter_ns()
+        accepted = False
         try:
-            response = await client.request(load.method, load.url, headers=headers, content=body)
-            failed = response.status_code != load.expect_status
+            response = await client.request(load.method, url, headers=headers, content=body)
+            accepted = response.status_code in load.accept_statuses
+            failed = response.status_code != load.expect_status and not accepted
         except httpx.HTTPError:
             failed = True
         tally.latencies_ns.append(time.perf_counter_ns() - started)
         tally.requests += 1
         tally.errors += failed
+        tally.accepted += accepted
 
 
 async def _phase(
@@ -140,6 +156,7 @@ async def run_load(
     return {
         "requests": tally.requests,
         "errors": tally.errors,
+        "accepted": tally.accepted,
         "duration_s": round(elapsed, 3),
         "rps": round(tally.requests / elapsed, 1) if elapsed > 0 else 0.0,
         "p50_ms": percentile_ms(samples, 50),
@@ -163,9 +180,17 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--body-file", help="Send this file's bytes as the request body")
     parser.add_argument(
         "--variants-file",
-        help='Take turns with these requests: JSON [{"headers": {...}, "body": base64 | null}]',
+        help='Take turns with these requests: JSON [{"headers": {...}, "body": base64 | null,'
+        ' "path": "/..." (optional)}]',
     )
     parser.add_argument("--expect-status", type=int, default=200)
+    parser.add_argument(
+        "--accept-status",
+        type=int,
+        action="append",
+        default=[],
+        help="Also an answer, counted apart and not as an error (repeatable)",
+    )
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
@@ -195,13 +220,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.body_file:
         with open(args.body_file, "rb") as handle:
             body = handle.read()
-    variants: list[tuple[dict[str, str], bytes | None]] = []
+    variants: list[tuple[str | None, dict[str, str], bytes | None]] = []
     if args.variants_file:
         with open(args.variants_file, "rb") as handle:
             for item in json.load(handle):
                 raw = item.get("body")
                 variants.append(
                     (
+                        item.get("path"),
                         dict(item.get("headers") or {}),
                         None if raw is None else base64.b64decode(raw),
                     )
@@ -213,6 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         body=body,
         expect_status=args.expect_status,
         variants=variants,
+        accept_statuses=frozenset(args.accept_status),
     )
     with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
         result = runner.run(

@@ -45,6 +45,8 @@ class LoadResult:
     p50_ms: float | None
     p95_ms: float | None
     p99_ms: float | None
+    # Answers with one of the spec's `accept_statuses` (neither expected nor errors).
+    accepted: int = 0
 
 
 def resolve_driver(requested: str) -> str:
@@ -100,6 +102,7 @@ def _run_httpx_driver(url: str, spec: RequestSpec, settings: LoadSettings) -> Lo
             spec.method,
             "--expect-status",
             str(spec.expect_status),
+            *(f"--accept-status={status}" for status in spec.accept_statuses),
             "--connections",
             str(settings.connections),
             "--duration",
@@ -121,6 +124,7 @@ def _run_httpx_driver(url: str, spec: RequestSpec, settings: LoadSettings) -> Lo
                     "body": None
                     if variant.body is None
                     else base64.b64encode(variant.body).decode(),
+                    "path": variant.path,
                 }
                 for variant in spec.variants
             ]
@@ -136,6 +140,7 @@ def _run_httpx_driver(url: str, spec: RequestSpec, settings: LoadSettings) -> Lo
         p50_ms=data["p50_ms"],
         p95_ms=data["p95_ms"],
         p99_ms=data["p99_ms"],
+        accepted=int(data.get("accepted", 0)),
     )
 
 
@@ -158,31 +163,51 @@ def _lua_string(data: bytes) -> str:
 DONE_FUNCTION = """
 done = function(summary, latency, requests)
   local e = summary.errors
+  local accepted = 0
+  for _, thread in ipairs(THREADS) do
+    accepted = accepted + (thread:get("accepted") or 0)
+  end
   io.write(string.format(
     '%s{"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,'
-    .. '"status":%d,"timeout":%d,"p50_us":%.1f,"p95_us":%.1f,"p99_us":%.1f}\\n',
+    .. '"status":%d,"timeout":%d,"accepted":%d,'
+    .. '"p50_us":%.1f,"p95_us":%.1f,"p99_us":%.1f}\\n',
     MARKER, summary.requests, summary.duration, e.connect, e.read, e.write,
-    e.status, e.timeout,
+    e.status, e.timeout, accepted,
     latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end
+"""
+
+# setup() runs once per thread in the main Lua state: it keeps the threads (done()
+# adds up their `accepted` counts) and gives each its own offset into the variants.
+SETUP_FUNCTION = """
+THREADS = {}
+setup = function(thread)
+  thread:set("first", #THREADS * 7919)
+  table.insert(THREADS, thread)
+end
+"""
+
+# Statuses that are answers but not 2xx/3xx: wrk counts them as errors (summary.errors
+# .status); each thread counts them too, and done() reports them apart.
+ACCEPT_FUNCTION = """
+accepted = 0
+response = function(status, headers, body)
+  if ACCEPTED[status] then
+    accepted = accepted + 1
+  end
 end
 """
 
 
 # Variants: each thread formats every request once (init), then request() hands them
-# out in turn. setup() runs once per thread in the main Lua state and starts each
-# thread at its own offset, so that two threads do not send the same variant together.
+# out in turn, each thread from its own offset (SETUP_FUNCTION), so that two threads do
+# not send the same variant together.
 VARIANTS_FUNCTIONS = """
-local thread_count = 0
-setup = function(thread)
-  thread:set("first", thread_count * 7919)
-  thread_count = thread_count + 1
-end
-
 local prepared = {}
 local turn = 0
 init = function(args)
   for i, variant in ipairs(VARIANTS) do
-    prepared[i] = wrk.format(nil, nil, variant.headers, variant.body)
+    prepared[i] = wrk.format(nil, variant.path, variant.headers, variant.body)
   end
   turn = (first or 0) % #prepared
 end
@@ -208,15 +233,23 @@ def wrk_script(spec: RequestSpec) -> str:
         lines.append(f"wrk.headers[{_lua_string(name.encode())}] = {_lua_string(value.encode())}")
     if spec.body is not None:
         lines.append(f"wrk.body = {_lua_string(spec.body)}")
+    lines.append(SETUP_FUNCTION)
     if spec.variants:
         # Whole header tables: wrk.format() sends the table it is given instead of
-        # wrk.headers (it adds Host and Content-Length itself).
+        # wrk.headers (it adds Host and Content-Length itself); nil path: the URL's.
         lines.append("VARIANTS = {")
-        for headers, body in spec.resolved():
+        for variant, (headers, body) in zip(spec.variants, spec.resolved(), strict=True):
             lua_body = "nil" if body is None else _lua_string(body)
-            lines.append(f"  {{headers = {_lua_headers(headers)}, body = {lua_body}}},")
+            lua_path = "nil" if variant.path is None else _lua_string(variant.path.encode())
+            lines.append(
+                f"  {{headers = {_lua_headers(headers)}, body = {lua_body}, path = {lua_path}}},"
+            )
         lines.append("}")
         lines.append(VARIANTS_FUNCTIONS)
+    if spec.accept_statuses:
+        accepted = ", ".join(f"[{status}] = true" for status in spec.accept_statuses)
+        lines.append(f"ACCEPTED = {{{accepted}}}")
+        lines.append(ACCEPT_FUNCTION)
     return "\n".join(lines) + "\n" + DONE_FUNCTION
 
 
@@ -245,9 +278,12 @@ def parse_wrk_output(output: str) -> LoadResult:
             data = json.loads(line[len(JSON_MARKER) :])
             seconds = data["duration_us"] / 1_000_000
             errors = sum(data[key] for key in ("connect", "read", "write", "status", "timeout"))
+            # Accepted statuses are non-2xx/3xx, so wrk counted them as status errors.
+            accepted = int(data.get("accepted", 0))
             return LoadResult(
                 requests=int(data["requests"]),
-                errors=int(errors),
+                errors=int(errors) - accepted,
+                accepted=accepted,
                 duration_s=round(seconds, 3),
                 rps=round(data["requests"] / seconds, 1) if seconds > 0 else 0.0,
                 p50_ms=round(data["p50_us"] / 1000, 3),

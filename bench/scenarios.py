@@ -12,8 +12,10 @@ them in turn.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
+import os
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,10 +37,12 @@ SETUP_TIMEOUT_S = 30.0
 @dataclass(frozen=True)
 class RequestVariant:
     """One of the requests a load generator takes turns with: its own headers (added
-    to the spec's) and body (instead of the spec's)."""
+    to the spec's), body (instead of the spec's) and, when given, path (instead of the
+    spec's: one chart of many, a search by name or by phone)."""
 
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes | None = None
+    path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,12 +60,39 @@ class RequestSpec:
     body: bytes | None = None
     expect_status: int = 200
     variants: Sequence[RequestVariant] = ()
+    # Other statuses that are answers, not errors: counted apart (`accepted`), e.g. the
+    # 409 of a booking whose slot another client has just taken.
+    accept_statuses: tuple[int, ...] = ()
 
     def resolved(self) -> list[tuple[dict[str, str], bytes | None]]:
         """(headers, body) of each distinct request, in the order they are sent."""
         if not self.variants:
             return [(dict(self.headers), self.body)]
         return [({**self.headers, **v.headers}, v.body) for v in self.variants]
+
+    def first_path(self) -> str:
+        """The path of the first request sent (the runner's check before the load)."""
+        return (self.variants[0].path if self.variants else None) or self.path
+
+    def answers(self, status: int | None) -> bool:
+        return status == self.expect_status or status in self.accept_statuses
+
+
+@dataclass(frozen=True)
+class FieldKeys:
+    """The keys of MedHub's encrypted columns for one run (FIELD_ENCRYPTION_KEYS and
+    FIELD_INDEX_KEY): given to MedHub, to the baseline (which decrypts and searches
+    the same columns) and to the setup hooks (which encrypt what they seed)."""
+
+    encryption_keys: str
+    index_key: str
+
+    @classmethod
+    def generate(cls) -> FieldKeys:
+        return cls(
+            encryption_keys=f"1:{base64.urlsafe_b64encode(os.urandom(32)).decode()}",
+            index_key=base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        )
 
 
 @dataclass(frozen=True)
@@ -78,6 +109,7 @@ class SetupContext:
     # Shared by both targets' calls within one run, so a hook can seed the
     # (shared) database once and hand the second target what the first made.
     state: dict[str, Any]
+    field_keys: FieldKeys | None = None  # what MedHub encrypts its columns with this run
 
 
 # Returns the request to repeat (e.g. the default plus an Authorization header),
@@ -98,6 +130,7 @@ class Scenario:
     body: bytes | None = None
     expect_status: int = 200
     setup: SetupHook | None = None
+    accept_statuses: tuple[int, ...] = ()
 
     def request(self) -> RequestSpec:
         return RequestSpec(
@@ -106,6 +139,7 @@ class Scenario:
             headers=dict(self.headers),
             body=self.body,
             expect_status=self.expect_status,
+            accept_statuses=self.accept_statuses,
         )
 
 

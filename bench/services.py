@@ -18,7 +18,7 @@ import redis
 
 from bench import REPO_ROOT
 from bench.hashing import ENV_NAMES, HashParams
-from bench.scenarios import RequestSpec
+from bench.scenarios import FieldKeys, RequestSpec
 
 # No py.typed in the project package: Settings is Any here; only its field defaults are read.
 from medhub.config import Settings  # type: ignore[import-untyped]
@@ -146,14 +146,22 @@ def start_medhub(
     workers: int = 1,
     redis_url: str = DEFAULT_REDIS_URL,
     extra_env: Mapping[str, str] | None = None,
+    field_keys: FieldKeys | None = None,
 ) -> Service:
     """`medhub serve` on a free port and a fresh embedded database under data_dir.
 
-    With workers > 1, `--workers N` and REDIS_URL (the database is flushed first)."""
+    With workers > 1, `--workers N` and REDIS_URL (the database is flushed first).
+    With `field_keys`, the keys of the encrypted columns (else development generates
+    them into DATA_DIR/secrets.json)."""
     env = {key: value for key, value in os.environ.items() if key not in DATABASE_VARIABLES}
     env |= {"DATA_DIR": str(data_dir), "ENV": "development", "LOG_LEVEL": "WARNING"}
     # The same signing secret and hash parameters go to the baseline (start_baseline).
     env |= MEDHUB_BENCH_ENV | {"JWT_SECRET": jwt_secret} | hash_params.as_env()
+    if field_keys is not None:
+        env |= {
+            "FIELD_ENCRYPTION_KEYS": field_keys.encryption_keys,
+            "FIELD_INDEX_KEY": field_keys.index_key,
+        }
     env |= dict(extra_env or {})
     argv = [sys.executable, "-m", "medhub", "serve", "--host", HOST, "--port", str(free_port())]
     if workers > 1:
@@ -166,11 +174,21 @@ def start_medhub(
 
 
 def start_baseline(
-    data_dir: Path, log_dir: Path, *, jwt_secret: str, hash_params: HashParams, workers: int = 1
+    data_dir: Path,
+    log_dir: Path,
+    *,
+    jwt_secret: str,
+    hash_params: HashParams,
+    workers: int = 1,
+    field_keys: FieldKeys | None = None,
 ) -> Service:
     env = dict(os.environ)
     env["BASELINE_DATABASE_URL"] = app_database_url(data_dir)
     env["BASELINE_JWT_SECRET"] = jwt_secret
+    if field_keys is not None:
+        # The clinical routes decrypt and search MedHub's encrypted columns.
+        env["BASELINE_FIELD_ENCRYPTION_KEYS"] = field_keys.encryption_keys
+        env["BASELINE_FIELD_INDEX_KEY"] = field_keys.index_key
     env["ACCESS_TOKEN_TTL_MINUTES"] = MEDHUB_BENCH_ENV["ACCESS_TOKEN_TTL_MINUTES"]
     env |= hash_params.as_env()
     argv = [
@@ -198,7 +216,7 @@ def request_status(port: int, spec: RequestSpec, timeout: float = 5.0) -> int | 
     headers, body = spec.resolved()[0]
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
-        conn.request(spec.method, spec.path, body=body, headers=headers)
+        conn.request(spec.method, spec.first_path(), body=body, headers=headers)
         response = conn.getresponse()
         response.read()
         return response.status

@@ -57,6 +57,8 @@ from medhub.payments.router import router as payments_router
 from medhub.payments.router import webhook_router as payment_webhooks_router
 from medhub.records.router import router as records_router
 from medhub.reports.router import router as reports_router
+from medhub.uploads.document_access import DOCUMENT_ACCESS as UPLOAD_DOCUMENT_ACCESS
+from medhub.uploads.router import router as uploads_router
 from medhub.users.router import router as users_router
 
 log = structlog.get_logger(__name__)
@@ -86,6 +88,10 @@ TAGS = [
         "description": "Consultations (medical visits) with notes, vitals and video rooms",
     },
     {"name": "records", "description": "Patients' medical records (their history)"},
+    {
+        "name": "uploads",
+        "description": "Patients' documents, medical files and your own documents (clinical)",
+    },
     {"name": "meta", "description": "What this service is"},
     {"name": "operations", "description": "Health, readiness and metrics"},
 ]
@@ -214,7 +220,9 @@ def create_app(
     app.state.rate_limiter = RateLimiter(settings)
     app.state.session_cache = SessionCache(max_age=settings.SESSION_CACHE_SECONDS)
     # Documents attach to other domains' entities; those domains decide who sees them.
-    app.state.document_access = DocumentAccess({**CATALOG_DOCUMENT_ACCESS, **ORDER_DOCUMENT_ACCESS})
+    app.state.document_access = DocumentAccess(
+        {**CATALOG_DOCUMENT_ACCESS, **ORDER_DOCUMENT_ACCESS, **UPLOAD_DOCUMENT_ACCESS}
+    )
     # An appointment that starts opens its consultation, in the same unit of work
     # (consultations reads appointments, so appointments cannot call it directly).
     appointment_lifecycle.on_start("consultation", _open_consultation)
@@ -254,13 +262,16 @@ def create_app(
         payments_router,
         documents_router,
         reports_router,
+        # Before patients: `/patients/medical-history` must not be read as
+        # `/patients/{patient_id}`.
+        records_router,
         # Before doctors: `/doctors/patients` must not be read as `/doctors/{doctor_id}`.
         patients_router,
         # Before doctors too: `/doctors/medical-visits` is the consultations router's.
         consultations_router,
-        records_router,
         doctors_router,
         appointments_router,
+        uploads_router,
     ):
         app.include_router(router, prefix=API_PREFIX, dependencies=api_dependencies)
     app.include_router(payment_webhooks_router, prefix=API_PREFIX)
@@ -280,6 +291,7 @@ def create_app(
             "Idempotency-Key",
             "X-API-Key",
             "X-CSRF-Token",
+            "X-OTP-Token",
             "X-Request-ID",
             "Last-Event-ID",
         ],

@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     RATE_LIMIT_REGISTER: str = "3/hour"
     RATE_LIMIT_PASSWORD_RESET: str = "3/hour"  # noqa: S105 - a rate, not a password
     RATE_LIMIT_OTP: str = "3/5minutes"
+    # Per user (MedConnect: "Medical History Access: 10 per minute per user").
+    RATE_LIMIT_MEDICAL_HISTORY: str = "10/minute"
     RATE_LIMIT_ROLES: dict[str, str] = Field(
         default_factory=lambda: {
             "super_admin": "100/minute",
@@ -192,6 +194,9 @@ class Settings(BaseSettings):
     # Documents: "local" keeps files under DATA_DIR/files; "s3" uses an S3-compatible store.
     STORAGE_BACKEND: Literal["local", "s3"] = "local"
     UPLOAD_MAX_BYTES: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Clinical uploads (/upload: patients' documents, medical files, users' own); like
+    # UPLOAD_MAX_BYTES, MAX_BODY_SIZE must leave room for it plus the multipart framing.
+    CLINICAL_UPLOAD_MAX_BYTES: int = Field(default=10 * 1024 * 1024, ge=1024)
     S3_BUCKET: str = "medhub-documents"
     S3_REGION: str = "us-east-1"
     S3_ENDPOINT_URL: str | None = None

@@ -1,5 +1,6 @@
 """`medhub seed demo`: the demo is complete, usable (every account logs in), and
-seeding again creates nothing."""
+seeding again creates nothing. The clinical demo runs with only its own charts
+(`charts_per_organization=0`; the CLI's smallest `--patients`), which keeps it quick."""
 
 from __future__ import annotations
 
@@ -12,10 +13,26 @@ from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from medhub.config import Settings
-from medhub.demo.cli import seed_app
-from medhub.demo.data import DEMO_PASSWORD, INQUIRIES, ORDERS, PRODUCTS, USERS
+from medhub.demo.cli import MIN_CHARTS, seed_app
+from medhub.demo.data import (
+    APPOINTMENTS,
+    CARE_ORGANIZATIONS,
+    DEMO_DOCTOR,
+    DEMO_PASSWORD,
+    DEMO_PATIENT,
+    DOCTORS,
+    INQUIRIES,
+    ORDERS,
+    PRODUCTS,
+    RECORDS,
+    STORY_CHARTS,
+    USERS,
+    account_email,
+    charts_of,
+)
 from medhub.demo.service import CATALOG, SeedReport, seed_demo
 from medhub.kit.db import Database
+from medhub.models.appointments import AppointmentStatus
 
 AdminSql = Callable[..., list[tuple[Any, ...]]]
 
@@ -33,7 +50,16 @@ TABLES = (
     "notifications",
     "email_messages",
     "activity_logs",
+    "organizations",
+    "doctor_profiles",
+    "patients",
+    "patient_profiles",
+    "patient_invitations",
+    "appointments",
+    "consultations",
+    "medical_records",
 )
+MEDPHARM_EMAILS = {u.email for u in USERS}
 
 
 def row_counts(admin_sql: AdminSql) -> dict[str, int]:
@@ -41,7 +67,17 @@ def row_counts(admin_sql: AdminSql) -> dict[str, int]:
 
 
 async def seed(app: FastAPI, database: Database, settings: Settings) -> SeedReport:
-    return await seed_demo(database, settings, app.state.auth_runtime.hasher)
+    return await seed_demo(
+        database, settings, app.state.auth_runtime.hasher, charts_per_organization=0
+    )
+
+
+async def login(client: httpx.AsyncClient, email: str) -> dict[str, str]:
+    response = await client.post(
+        "/api/v1/auth/login", json={"email": email, "password": DEMO_PASSWORD}
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['data']['access_token']}"}
 
 
 async def test_seed_creates_the_whole_demo_and_every_account_logs_in(
@@ -63,10 +99,14 @@ async def test_seed_creates_the_whole_demo_and_every_account_logs_in(
     assert all(tally.existing == 0 for tally in report.tallies.values())
 
     # Users of every MedPharm role, verified, staff in the supplier; each logs in.
-    rows = admin_sql(
-        "SELECT u.email, u.role, o.slug, u.is_verified FROM users u "
-        "LEFT JOIN organizations o ON o.id = u.organization_id ORDER BY u.email"
-    )
+    rows = [
+        row
+        for row in admin_sql(
+            "SELECT u.email, u.role, o.slug, u.is_verified FROM users u "
+            "LEFT JOIN organizations o ON o.id = u.organization_id ORDER BY u.email"
+        )
+        if row[0] in MEDPHARM_EMAILS
+    ]
     assert {row[1] for row in rows} == {"super_admin", "admin", "sales", "distributor", "customer"}
     by_email = {email: (role, slug, verified) for email, role, slug, verified in rows}
     assert by_email["admin@medpharm.demo"] == ("admin", "medpharm", True)
@@ -74,9 +114,9 @@ async def test_seed_creates_the_whole_demo_and_every_account_logs_in(
     assert by_email["distributor@medpharm.demo"] == ("distributor", "medpharm", True)
     assert by_email["customer@hospital.demo"] == ("customer", None, True)
     assert by_email["superadmin@medhub.demo"] == ("super_admin", None, True)
-    assert {(c.email, c.password, c.role) for c in report.credentials} == {
-        (email, DEMO_PASSWORD, role) for email, (role, _, _) in by_email.items()
-    }
+    assert {
+        (c.email, c.password, c.role) for c in report.credentials if c.email in MEDPHARM_EMAILS
+    } == {(email, DEMO_PASSWORD, role) for email, (role, _, _) in by_email.items()}
     for credential in report.credentials:
         response = await client.post(
             "/api/v1/auth/login",
@@ -157,6 +197,134 @@ async def test_seed_creates_the_whole_demo_and_every_account_logs_in(
     assert queued.get("order_confirmation") == sum(1 for o in ORDERS if o.buyer == "customer")
 
 
+async def test_the_clinical_demo_has_every_status_and_its_people_use_it(
+    app: FastAPI,
+    database: Database,
+    settings: Settings,
+    client: httpx.AsyncClient,
+    admin_sql: AdminSql,
+) -> None:
+    report = await seed(app, database, settings)
+    created = {name: tally.created for name, tally in report.tallies.items()}
+    story = {o.key: len(charts_of(o, 0)) for o in CARE_ORGANIZATIONS}
+    assert created["care organizations"] == len(CARE_ORGANIZATIONS)
+    assert created["doctors"] == len(DOCTORS)
+    assert created["patient accounts"] == sum(c.account for c in STORY_CHARTS) == 5
+    assert created["charts"] == sum(story.values())
+    assert created["appointments"] == len(APPOINTMENTS)
+    with_consultation = {AppointmentStatus.in_progress, AppointmentStatus.completed}
+    assert created["consultations"] == sum(a.status in with_consultation for a in APPOINTMENTS)
+    assert created["medical records"] == len(RECORDS)
+
+    # A hospital and a clinic, each with its admin; doctors at each, one waiting alone.
+    organizations = admin_sql(
+        "SELECT o.slug, o.kind, count(u.id) FILTER (WHERE u.role = 'admin'),"
+        " count(u.id) FILTER (WHERE u.role = 'doctor' AND u.is_approved)"
+        " FROM organizations o JOIN users u ON u.organization_id = o.id"
+        " WHERE o.kind IN ('hospital', 'clinic') GROUP BY o.slug, o.kind"
+    )
+    assert sorted(organizations) == [
+        ("lakeside-family-clinic", "clinic", 1, 2),
+        ("northside-general", "hospital", 1, 3),
+    ]
+    assert admin_sql(
+        "SELECT u.email, u.is_approved, u.organization_id IS NULL, count(r.*)"
+        " FROM users u JOIN doctor_profiles p ON p.user_id = u.id"
+        " JOIN doctor_availability_rules r ON r.doctor_id = u.id WHERE NOT u.is_approved"
+        " GROUP BY u.email, u.is_approved, u.organization_id"
+    ) == [("mei.lin@practice.demo", False, True, 3)]
+    [(zones, currencies, video)] = admin_sql(
+        "SELECT array_agg(DISTINCT timezone), array_agg(DISTINCT currency),"
+        " count(*) FILTER (WHERE offers_video) FROM doctor_profiles"
+    )
+    assert (zones, currencies) == (["Europe/Berlin"], ["EUR"])
+    assert 0 < video < len(DOCTORS)
+    # The public directory lists the five approved doctors, not the one waiting.
+    directory = (await client.get("/api/v1/doctors?limit=50")).json()["data"]
+    assert directory["pagination"]["total"] == 5
+    assert "Mei Lin" not in {d["full_name"] for d in directory["doctors"]}
+
+    # Charts: the story charts (and a chart a patient's booking made at the clinic),
+    # five linked to verified patient accounts; sensitive fields encrypted.
+    per_organization = dict(
+        admin_sql(
+            "SELECT o.slug, count(*) FROM patients p JOIN organizations o"
+            " ON o.id = p.organization_id GROUP BY o.slug"
+        )
+    )
+    assert per_organization == {
+        "northside-general": story["northside"],
+        "lakeside-family-clinic": story["lakeside"] + 1,
+    }
+    linked = admin_sql(
+        "SELECT u.email, u.is_verified, count(p.id) FROM users u"
+        " JOIN patients p ON p.user_id = u.id WHERE u.role = 'patient' GROUP BY 1, 2"
+    )
+    emma = account_email("Emma", "Schneider")
+    assert sorted(linked) == sorted(
+        (c.email, True, 2 if c.email == emma else 1) for c in STORY_CHARTS if c.account
+    )
+    [(phones, plain)] = admin_sql(
+        "SELECT count(phone_index), count(*) FILTER (WHERE position("
+        " convert_to('+49', 'UTF8') IN phone) > 0) FROM patients"
+    )
+    assert phones == sum(per_organization.values())
+    assert plain == 0
+
+    # Appointments in every status, a late cancellation among them; consultations with
+    # diagnoses for the completed ones; records of several kinds.
+    statuses = dict(admin_sql("SELECT status, count(*) FROM appointments GROUP BY status"))
+    assert set(statuses) == {status.value for status in AppointmentStatus}
+    assert admin_sql(
+        "SELECT count(*) FILTER (WHERE cancelled_late), count(*) FILTER (WHERE NOT"
+        " cancelled_late) FROM appointments WHERE status = 'cancelled'"
+    ) == [(1, 2)]
+    assert admin_sql(
+        "SELECT a.status, c.status, count(*) FROM appointments a"
+        " JOIN consultations c ON c.appointment_id = a.id GROUP BY 1, 2 ORDER BY 1"
+    ) == [
+        ("completed", "completed", statuses["completed"]),
+        ("in_progress", "in_progress", statuses["in_progress"]),
+    ]
+    [(kinds, with_visit)] = admin_sql(
+        "SELECT count(DISTINCT kind), count(consultation_id) FROM medical_records"
+    )
+    assert kinds == 7
+    assert with_visit == sum(r.visit is not None for r in RECORDS)
+
+    # The demo patient logs in and sees their appointments at both organizations.
+    patient = next(c for c in STORY_CHARTS if c.key == DEMO_PATIENT)
+    assert patient.email is not None
+    headers = await login(client, patient.email)
+    response = await client.get("/api/v1/appointments?limit=50", headers=headers)
+    assert response.status_code == 200, response.text
+    mine = response.json()["data"]["appointments"]
+    assert sorted(a["reason"] for a in mine) == sorted(
+        a.reason for a in APPOINTMENTS if a.chart == DEMO_PATIENT
+    )
+    assert {a["organization_name"] for a in mine} == {o.name for o in CARE_ORGANIZATIONS}
+
+    # The demo doctor logs in and sees their own, and the completed consultations'
+    # diagnoses with ICD-10 codes.
+    doctor = next(d for d in DOCTORS if d.key == DEMO_DOCTOR)
+    headers = await login(client, doctor.email)
+    response = await client.get("/api/v1/appointments?limit=50", headers=headers)
+    assert response.status_code == 200, response.text
+    assert sorted(a["reason"] for a in response.json()["data"]["appointments"]) == sorted(
+        a.reason for a in APPOINTMENTS if a.doctor == DEMO_DOCTOR
+    )
+    response = await client.get("/api/v1/consultations?status=completed", headers=headers)
+    assert response.status_code == 200, response.text
+    visits = response.json()["data"]["consultations"]
+    assert visits
+    assert all(v["diagnosis"] and v["icd10_codes"] and v["notes"] for v in visits)
+
+    # Every printed clinical login works.
+    for credential in report.credentials:
+        if credential.email not in MEDPHARM_EMAILS:
+            await login(client, credential.email)
+
+
 async def test_seeding_again_creates_nothing(
     app: FastAPI, database: Database, settings: Settings, admin_sql: AdminSql
 ) -> None:
@@ -202,7 +370,8 @@ def runner(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     # prepare_database() exports the URLs it resolved; keep them out of later tests.
     monkeypatch.setenv("DATABASE_URL", str(settings.DATABASE_URL))
     monkeypatch.setenv("DATABASE_ADMIN_URL", str(settings.DATABASE_ADMIN_URL))
-    return CliRunner()
+    # Wide enough that no table cell wraps (a narrow terminal wraps the Where column).
+    return CliRunner(env={"COLUMNS": "200"})
 
 
 def table_rows(output: str) -> list[list[str]]:
@@ -218,22 +387,39 @@ def test_cli_prints_credentials_and_counts_then_finds_everything(
     runner: CliRunner, settings: Settings, admin_sql: AdminSql
 ) -> None:
     logins = [[u.email, DEMO_PASSWORD, u.role.value] for u in USERS]
+    patients = str(MIN_CHARTS)
 
-    first = runner.invoke(seed_app, ["demo"], obj=settings)
+    first = runner.invoke(seed_app, ["demo", "--patients", patients], obj=settings)
     assert first.exit_code == 0, first.output
     rows = table_rows(first.stdout)
-    assert rows[: len(USERS)] == logins
+    assert [row[:3] for row in rows[: len(USERS)]] == logins
+    # The clinical logins follow, with where each acts.
+    hospital, clinic = CARE_ORGANIZATIONS
+    doctor = next(d for d in DOCTORS if d.key == DEMO_DOCTOR)
+    patient = next(c for c in STORY_CHARTS if c.key == DEMO_PATIENT)
+    assert rows[len(USERS) : len(USERS) + 4] == [
+        [hospital.admin_email, DEMO_PASSWORD, "admin", hospital.name],
+        [clinic.admin_email, DEMO_PASSWORD, "admin", clinic.name],
+        [doctor.email, DEMO_PASSWORD, "doctor", hospital.name],
+        [patient.email, DEMO_PASSWORD, "patient", "own charts at every organization"],
+    ]
     assert ["products", str(len(PRODUCTS)), "0"] in rows
     assert ["orders", str(len(ORDERS)), "0"] in rows
-    assert "Products" in first.stdout  # the progress bar's label
+    # --patients: each organization's charts, and the one a booking made at the clinic.
+    assert ["charts", str(2 * MIN_CHARTS), "0"] in rows
+    assert ["appointments", str(len(APPOINTMENTS)), "0"] in rows
+    for label in ("Products", "Care orgs", "Charts", "Visits"):  # the progress bars
+        assert label in first.stdout
     assert admin_sql("SELECT count(*) FROM products") == [(len(PRODUCTS),)]
+    assert admin_sql("SELECT count(*) FROM patients") == [(2 * MIN_CHARTS + 1,)]
 
-    again = runner.invoke(seed_app, ["demo"], obj=settings)
+    again = runner.invoke(seed_app, ["demo", "--patients", patients], obj=settings)
     assert again.exit_code == 0, again.output
     rows = table_rows(again.stdout)
-    assert rows[: len(USERS)] == logins
+    assert [row[:3] for row in rows[: len(USERS)]] == logins
     assert ["products", "0", str(len(PRODUCTS))] in rows
     assert ["inquiries", "0", str(len(INQUIRIES))] in rows
+    assert ["appointments", "0", str(len(APPOINTMENTS))] in rows
     assert admin_sql("SELECT count(*) FROM products") == [(len(PRODUCTS),)]
 
 

@@ -41,6 +41,7 @@ READ_FIELDS = {
     "uploaded_by",
     "created_at",
     "download_url",
+    "thumbnail_url",
 }
 
 
@@ -358,7 +359,7 @@ async def test_an_empty_file_is_400(client: httpx.AsyncClient, catalog: Catalog)
 @pytest.mark.parametrize(
     ("form", "field"),
     [
-        ({"entity_type": "patient"}, "entity_type"),
+        ({"entity_type": "prescription"}, "entity_type"),
         ({"entity_id": "not-a-uuid"}, "entity_id"),
         ({"document_type": "selfie"}, "document_type"),
         ({"document_type": "shipping_doc"}, "document_type"),  # an order's, not a product's

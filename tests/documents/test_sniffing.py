@@ -13,11 +13,14 @@ from hypothesis import strategies as st
 from medhub.documents.filenames import MAX_FILE_NAME_LENGTH, clean_file_name, content_disposition
 from medhub.documents.sniffing import (
     ALLOWED_KINDS,
+    CLINICAL_KINDS,
     CSV,
+    DOC,
     DOCX,
     JPEG,
     PDF,
     PNG,
+    TXT,
     XLSX,
     FileKind,
     UnsupportedContent,
@@ -75,6 +78,62 @@ def test_everything_else_is_refused_with_a_reason(data: bytes, reason: str) -> N
 def test_a_pdf_signature_must_open_the_file() -> None:
     with pytest.raises(UnsupportedContent):
         sniff(b"MZ" + samples.pdf())
+
+
+# --- clinical kinds: PDF, JPEG, PNG, DOC, DOCX, TXT --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        (samples.pdf(), PDF),
+        (samples.PNG, PNG),
+        (samples.JPEG, JPEG),
+        (samples.docx(), DOCX),
+        (samples.ole("WordDocument", "1Table"), DOC),
+        (b"Blood pressure 120/80, pulse 64.\nNo complaints.\n", TXT),
+        ("\ufeffTemp\u00e9rature 37,2 \u00b0C\r\n".encode(), TXT),  # BOM, accents, CRLF
+        (samples.CSV, TXT),  # a CSV is plain text where CSV is not one of the kinds
+    ],
+)
+def test_clinical_kinds_are_recognised_by_content(data: bytes, kind: FileKind) -> None:
+    assert sniff(data, CLINICAL_KINDS) is kind
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (samples.EXE, "Windows executable"),
+        (samples.xlsx(), "of type XLSX; allowed types: PDF, JPEG, PNG, DOC, DOCX or TXT"),
+        (samples.ole("Workbook"), "other than Word"),
+        (samples.ole("WordDocument", "Macros"), "Macro-enabled"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600, "damaged legacy Office"),
+        (b"<!DOCTYPE html><script>alert(1)</script>", "markup"),
+        (b"text with a NUL\x00 inside", "allowed types"),
+        (b"\xff\xfe not UTF-8", "allowed types"),
+        (b" \n\t ", "allowed types"),
+    ],
+)
+def test_clinical_kinds_refuse_everything_else(data: bytes, reason: str) -> None:
+    with pytest.raises(UnsupportedContent, match=re.escape(reason)):
+        sniff(data, CLINICAL_KINDS)
+
+
+def test_documents_keep_refusing_doc_and_plain_text() -> None:
+    with pytest.raises(UnsupportedContent, match="legacy Office"):
+        sniff(samples.ole("WordDocument"))
+    with pytest.raises(
+        UnsupportedContent, match="allowed types: PDF, PNG, JPEG, DOCX, XLSX or CSV"
+    ):
+        sniff(b"just a note\n")
+
+
+def test_a_directory_chain_that_loops_is_damaged() -> None:
+    data = bytearray(samples.ole("WordDocument"))
+    # FAT entry of the directory sector (sector 1) pointing at itself.
+    data[512 + 4 : 512 + 8] = (1).to_bytes(4, "little")
+    with pytest.raises(UnsupportedContent, match="damaged"):
+        sniff(bytes(data), CLINICAL_KINDS)
 
 
 # --- names --------------------------------------------------------------------------------

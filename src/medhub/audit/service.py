@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from medhub.audit.repository import ActivityLogRepository
-from medhub.audit.schemas import LogFilters
+from medhub.audit.schemas import ChartAccessEntry, ChartAccessFilters, LogFilters
 from medhub.authz.principal import Principal
 from medhub.kit.context import current_client
 from medhub.kit.db import Database
@@ -88,6 +88,33 @@ async def list_logs(
     repository = ActivityLogRepository(session)
     statement = repository.readable_statement(principal, filters)
     return await repository.paginate(statement, page)
+
+
+async def patient_access_log(
+    session: AsyncSession, filters: ChartAccessFilters, page: PageParams
+) -> tuple[list[ChartAccessEntry], int]:
+    """Who read or changed the calling patient's charts and their clinical content,
+    newest first: the rows about the live charts linked to the account of the
+    session's tenant context (the patient's own actions included, marked `is_self`).
+    Only through migration 0017's function, which returns no address, device or
+    metadata; for any other caller it finds nothing."""
+    rows, total = await ActivityLogRepository(session).patient_access_page(filters, page)
+    entries = [
+        ChartAccessEntry(
+            occurred_at=row.occurred_at,
+            action=row.action,
+            entity_type=row.entity_type,
+            entity_id=row.entity_id,
+            actor_kind=row.actor_kind,
+            actor_name=row.actor_name,
+            actor_role=row.actor_role,
+            organization_id=row.organization_id,
+            organization_name=row.organization_name,
+            is_self=row.is_self,
+        )
+        for row in rows
+    ]
+    return entries, total
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, select
@@ -86,6 +87,20 @@ class ConsultationRepository(Repository[Consultation]):
             else [column.asc(), Consultation.id.asc()]
         )
         return await self.paginate(statement.order_by(*ordering), params)
+
+    async def all_readable(
+        self, scope: ConsultationScope, *, since: datetime | None, until: datetime | None
+    ) -> Sequence[Consultation]:
+        """Every consultation of `scope` scheduled in [since, until), newest first (for a
+        patient's own: their history, a bounded number)."""
+        statement = self.readable_statement(scope)
+        if since is not None:
+            statement = statement.where(Consultation.scheduled_at >= since)
+        if until is not None:
+            statement = statement.where(Consultation.scheduled_at < until)
+        statement = statement.order_by(Consultation.scheduled_at.desc(), Consultation.id.desc())
+        result = await self.session.execute(statement.execution_options(populate_existing=True))
+        return result.scalars().all()
 
     async def of_appointment(self, appointment_id: uuid.UUID) -> Consultation | None:
         statement = (

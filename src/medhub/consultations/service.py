@@ -8,7 +8,8 @@ contract: consultations reads appointments), so it is wired in through a hook th
 the appointments domain calls, registered at integration.
 
 For the records domain: `belongs_to_chart` (a record may cite a consultation of its
-own chart only).
+own chart only) and `of_own_charts` (a patient's consultations, for their medical
+history).
 
 Every read of clinical content is audited (`consultation.read`, `consultation.list`),
 with the chart's id in the metadata so that a patient's access log finds it; the
@@ -374,6 +375,23 @@ async def _ad_hoc(
 
 
 # For the records domain
+
+
+async def of_own_charts(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Sequence[Consultation]:
+    """A patient's consultations at every organization (those of the live charts linked
+    to their account), scheduled in [since, until), newest first: the medical history.
+    Nothing for anyone else. Not audited: the caller audits what it shows."""
+    if not can(principal.role, Action.PATIENT_SELF) or principal.user_id is None:
+        return []
+    return await ConsultationRepository(session).all_readable(
+        scope_of(principal), since=since, until=until
+    )
 
 
 async def belongs_to_chart(

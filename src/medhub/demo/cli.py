@@ -1,4 +1,5 @@
-"""`medhub seed demo`: fill a database with the MedPharm demo and print how to log in.
+"""`medhub seed demo`: fill a database with the MedPharm and clinical demos and print how
+to log in.
 
 Like `medhub users create`, the command takes its settings from `ctx.obj` when a
 caller provides them (`CliRunner().invoke(seed_app, ["demo"], obj=settings)`), else
@@ -17,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from medhub.config import ConfigurationError, Settings, get_settings
+from medhub.demo.data import CARE_ORGANIZATIONS, CHARTS_PER_ORGANIZATION, STORY_CHARTS
 from medhub.demo.service import SeedReport, seed_demo
 from medhub.kit.db import Database
 from medhub.kit.errors import AppError
@@ -50,7 +52,17 @@ def _settings(ctx: typer.Context) -> Settings:
     return settings
 
 
-async def run_seed_demo(settings: Settings, console: Console) -> SeedReport:
+# The charts the clinical demo's appointments and records are about, per organization:
+# `--patients` can add made-up ones, not take these away.
+MIN_CHARTS = max(
+    sum(1 for chart in STORY_CHARTS if chart.organization == organization.key)
+    for organization in CARE_ORGANIZATIONS
+)
+
+
+async def run_seed_demo(
+    settings: Settings, console: Console, *, charts_per_organization: int = CHARTS_PER_ORGANIZATION
+) -> SeedReport:
     target = await asyncio.to_thread(prepare_database, settings)
     database = Database(settings, target.app_url)
     hasher = PasswordHasher(
@@ -69,7 +81,13 @@ async def run_seed_demo(settings: Settings, console: Console) -> SeedReport:
                     tasks[stage] = progress.add_task(stage, total=total)
                 progress.update(tasks[stage], completed=done)
 
-            return await seed_demo(database, settings, hasher, on_progress=advance)
+            return await seed_demo(
+                database,
+                settings,
+                hasher,
+                on_progress=advance,
+                charts_per_organization=charts_per_organization,
+            )
     finally:
         await database.dispose()
         hasher.executor.shutdown(wait=False)
@@ -78,10 +96,12 @@ async def run_seed_demo(settings: Settings, console: Console) -> SeedReport:
 def print_report(console: Console, report: SeedReport) -> None:
     console.print(f"Supplier: {report.supplier_name} ({report.supplier_slug})")
     logins = Table(title="Demo accounts (POST /api/v1/auth/login)")
+    # The Where column wraps on a narrow terminal; an email or password never does.
     for column in ("Email", "Password", "Role"):
         logins.add_column(column, no_wrap=True)
+    logins.add_column("Where")
     for credential in report.credentials:
-        logins.add_row(credential.email, credential.password, credential.role)
+        logins.add_row(credential.email, credential.password, credential.role, credential.where)
     console.print(logins)
     counts = Table(title="Demo data")
     counts.add_column("Rows", no_wrap=True)
@@ -95,17 +115,29 @@ def print_report(console: Console, report: SeedReport) -> None:
 
 
 @seed_app.command("demo")
-def demo(ctx: typer.Context) -> None:
+def demo(
+    ctx: typer.Context,
+    patients: int = typer.Option(
+        CHARTS_PER_ORGANIZATION,
+        "--patients",
+        min=MIN_CHARTS,
+        help="Patient charts per care organization (the demo's own, then made-up ones)",
+    ),
+) -> None:
     """Create the MedPharm demo: the supplier's staff, a distributor, a customer and a
-    super admin (printed with their passwords), ~200 products with certifications,
-    orders and inquiries. Safe to run again: it only adds what is missing."""
+    super admin, ~200 products with certifications, orders and inquiries; and the
+    clinical demo: a hospital and a clinic with their admins and doctors (weekly hours
+    in Europe/Berlin), an independent doctor awaiting approval, patient charts (some
+    linked to patient accounts), appointments in every status, consultations and
+    medical records. Prints the demo logins and their passwords. Safe to run again: it
+    only adds what is missing."""
     settings = _settings(ctx)
     # Every order, inquiry and low-stock alert defers a job, each logged at INFO: some
     # hundreds of lines that would bury the progress bar and the credentials.
     logging.getLogger("procrastinate.jobs").setLevel(logging.WARNING)
     console = Console()
     try:
-        report = asyncio.run(run_seed_demo(settings, console))
+        report = asyncio.run(run_seed_demo(settings, console, charts_per_organization=patients))
     except AppError as exc:
         _fail(exc.message)
     except ConfigurationError as exc:

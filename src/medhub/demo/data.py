@@ -1,21 +1,29 @@
-"""What `medhub seed demo` creates: people, a product catalog, orders and inquiries.
+"""What `medhub seed demo` creates: people, a product catalog, orders and inquiries
+(MedPharm), and the clinical demo: a hospital and a clinic, their doctors, patients,
+appointments, consultations and medical records.
 
 Everything here is fixed data or derived from it by hashing, never drawn at random:
 every run (and every machine) computes the same products with the same prices,
 stock and certificates, so the natural keys (emails, manufacturer codes, order
-notes, inquiry subjects) find what an earlier run created.
+notes, inquiry subjects; slugs, chart names and dates of birth, appointment reasons,
+record titles) find what an earlier run created. Only the clinical demo's times are
+relative: appointments are placed around the moment of the run that creates them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
+from medhub.models.appointments import AppointmentStatus, AppointmentType
 from medhub.models.catalog import CertificationType
-from medhub.models.identity import Role
+from medhub.models.consultations import RecordKind
+from medhub.models.identity import OrganizationKind, Role
 from medhub.models.inquiries import InquiryPriority, InquiryStatus
 from medhub.models.orders import OrderStatus
 
@@ -912,3 +920,710 @@ def build_products() -> list[DemoProduct]:
 
 
 PRODUCTS: list[DemoProduct] = build_products()
+
+
+# Clinical demo (issue 12): a hospital and a clinic with their admins and doctors, an
+# independent doctor awaiting approval, patient charts (some linked to patient
+# accounts), appointments in every status, consultations and medical records.
+
+CLINICAL_TIMEZONE = "Europe/Berlin"
+# Charts per organization by default (`medhub seed demo --patients N`): the charts the
+# appointments and records below are about, then made-up ones up to this number.
+CHARTS_PER_ORGANIZATION = 20
+
+
+@dataclass(frozen=True)
+class DemoCareOrganization:
+    key: str
+    name: str
+    slug: str  # the natural key
+    kind: OrganizationKind
+    admin_email: str
+    admin_name: str
+    city: str
+    postal_codes: tuple[str, ...]
+    phone_prefix: str
+
+
+CARE_ORGANIZATIONS: tuple[DemoCareOrganization, ...] = (
+    DemoCareOrganization(
+        "northside",
+        "Northside General Hospital",
+        "northside-general",
+        OrganizationKind.hospital,
+        "admin@northside.demo",
+        "Helen Brandt",
+        "Berlin",
+        ("13347", "13353", "13355", "10115", "10435"),
+        "+49 30 555",
+    ),
+    DemoCareOrganization(
+        "lakeside",
+        "Lakeside Family Clinic",
+        "lakeside-family-clinic",
+        OrganizationKind.clinic,
+        "admin@lakeside.demo",
+        "Tomás Rivera",
+        "Hamburg",
+        ("22085", "22087", "22081", "22303", "22305"),
+        "+49 40 555",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class DemoHours:
+    """Weekly working hours: the same clock times on each of `weekdays` (ISO, 1 = Monday)."""
+
+    weekdays: tuple[int, ...]
+    start: str
+    end: str
+    slot_minutes: int
+
+
+@dataclass(frozen=True)
+class DemoDoctor:
+    key: str
+    email: str  # the natural key
+    full_name: str
+    organization: str | None  # a DemoCareOrganization key; None: signed up alone
+    specialty: str
+    license_number: str
+    qualifications: tuple[str, ...]
+    years_of_experience: int
+    bio: str
+    languages: tuple[str, ...]
+    fee: Decimal  # EUR
+    offers_video: bool
+    hours: tuple[DemoHours, ...]
+    phone: str | None = None
+
+
+WEEKDAYS = (1, 2, 3, 4, 5)
+
+DOCTORS: tuple[DemoDoctor, ...] = (
+    DemoDoctor(
+        "keller",
+        "anna.keller@northside.demo",
+        "Anna Keller",
+        "northside",
+        "Cardiology",
+        "BE-AEK-2009-41175",
+        (
+            "MD, Charité Universitätsmedizin Berlin",
+            "Specialist in internal medicine and cardiology",
+        ),
+        15,
+        "Heads the heart failure clinic; echocardiography, Holter and stress testing. "
+        "Video consultations for follow-ups.",
+        ("de", "en"),
+        Decimal("120.00"),
+        True,
+        (DemoHours(WEEKDAYS, "08:00", "16:00", 30),),
+        "+49 30 5550 2101",
+    ),
+    DemoDoctor(
+        "richter",
+        "jonas.richter@northside.demo",
+        "Jonas Richter",
+        "northside",
+        "Orthopaedics",
+        "BE-AEK-2015-52804",
+        ("MD, University of Leipzig", "Specialist in orthopaedics and trauma surgery"),
+        9,
+        "Sports injuries, knees and shoulders; arthroscopic surgery.",
+        ("de", "en", "pl"),
+        Decimal("95.00"),
+        False,
+        (
+            DemoHours((1, 3, 4), "09:00", "17:00", 20),
+            DemoHours((5,), "08:00", "12:00", 20),
+        ),
+        "+49 30 5550 2102",
+    ),
+    DemoDoctor(
+        "haddad",
+        "leila.haddad@northside.demo",
+        "Leila Haddad",
+        "northside",
+        "Dermatology",
+        "BE-AEK-2012-47390",
+        ("MD, Université de Montréal", "Specialist in dermatology and venereology"),
+        12,
+        "Eczema, psoriasis, acne and skin cancer screening; photo follow-ups by video.",
+        ("en", "fr", "ar", "de"),
+        Decimal("85.00"),
+        True,
+        (
+            DemoHours((2, 4), "10:00", "18:00", 15),
+            DemoHours((6,), "09:00", "12:00", 15),
+        ),
+        "+49 30 5550 2103",
+    ),
+    DemoDoctor(
+        "marino",
+        "sofia.marino@lakeside.demo",
+        "Sofia Marino",
+        "lakeside",
+        "General Practice",
+        "HH-AEK-2013-33018",
+        ("MD, Sapienza University of Rome", "Specialist in general practice"),
+        11,
+        "Family doctor for adults; chronic disease care, check-ups and weekend surgery "
+        "hours. Video consultations for repeat prescriptions and results.",
+        ("it", "de", "en"),
+        Decimal("60.00"),
+        True,
+        (
+            DemoHours(WEEKDAYS, "08:00", "18:00", 15),
+            DemoHours((6, 7), "09:00", "13:00", 15),
+        ),
+        "+49 40 5550 3101",
+    ),
+    DemoDoctor(
+        "okafor",
+        "daniel.okafor@lakeside.demo",
+        "Daniel Okafor",
+        "lakeside",
+        "Paediatrics",
+        "HH-AEK-2016-36642",
+        ("MD, University of Hamburg", "Specialist in paediatrics and adolescent medicine"),
+        8,
+        "Children from birth to 18: check-ups, vaccinations, asthma and allergies.",
+        ("en", "de", "yo"),
+        Decimal("70.00"),
+        False,
+        (DemoHours(WEEKDAYS, "08:30", "14:30", 20),),
+        "+49 40 5550 3102",
+    ),
+    DemoDoctor(
+        "lin",
+        "mei.lin@practice.demo",
+        "Mei Lin",
+        None,
+        "Psychiatry",
+        "BY-AEK-2014-60211",
+        (
+            "MD, Ludwig Maximilian University of Munich",
+            "Specialist in psychiatry and psychotherapy",
+        ),
+        10,
+        "Anxiety, depression and sleep disorders; consultations by video only.",
+        ("en", "zh", "de"),
+        Decimal("110.00"),
+        True,
+        (DemoHours((1, 2, 4), "14:00", "19:00", 50),),
+    ),
+)
+# The doctor the demo logs in as (printed with the credentials).
+DEMO_DOCTOR = "keller"
+
+
+@dataclass(frozen=True)
+class DemoChart:
+    """One patient's chart at one organization; the natural key is the organization,
+    the names and the date of birth."""
+
+    key: str
+    organization: str
+    first_name: str
+    last_name: str
+    date_of_birth: date
+    sex: Literal["female", "male"]
+    phone: str
+    national_id: str
+    insurance_number: str
+    street: str
+    postal_code: str
+    city: str
+    email: str | None
+    blood_type: str | None
+    allergies: tuple[str, ...]
+    chronic_conditions: tuple[str, ...]
+    emergency_contact: tuple[str, str, str] | None  # name, relationship, phone
+    # A verified `patient` account with the chart's email, linked when the chart is made.
+    account: bool = False
+
+
+STREETS = (
+    "Müllerstraße",
+    "Seestraße",
+    "Schönhauser Allee",
+    "Torstraße",
+    "Hauptstraße",
+    "Lindenweg",
+    "Am Stadtpark",
+    "Bahnhofstraße",
+    "Gartenstraße",
+    "Uferweg",
+)
+FEMALE_NAMES = (
+    "Lena", "Mia", "Clara", "Johanna", "Katharina", "Ines", "Nora", "Zeynep", "Fatima",
+    "Olga", "Chiara", "Isabel", "Marta", "Elif", "Laura", "Paula", "Greta", "Amira",
+    "Rosa", "Julia",
+)  # fmt: skip
+MALE_NAMES = (
+    "Felix", "Paul", "Elias", "Moritz", "Hamid", "Mehmet", "Piotr", "Luca", "David",
+    "Samuel", "Tobias", "Finn", "Karim", "Matteo", "Henrik", "Jan", "Stefan", "Ali",
+    "Oskar", "Viktor",
+)  # fmt: skip
+LAST_NAMES = (
+    "Müller", "Schäfer", "Koch", "Bauer", "Neumann", "Schwarz", "Zimmermann", "Krüger",
+    "Hartmann", "Lange", "Werner", "Krause", "Lehmann", "Köhler", "Yilmaz", "Kowalski",
+    "Rossi", "Nguyen", "Popescu", "Jansen", "Horvat", "Lindqvist", "Costa", "Şahin",
+)  # fmt: skip
+BLOOD_TYPES = ("A+", "A+", "O+", "O+", "B+", "AB+", "A-", "O-", "B-", None)
+RELATIONSHIPS = ("spouse", "partner", "parent", "sibling", "child")
+FILLER_ALLERGIES = (("Pollen",), ("House dust mite",), ("Ibuprofen",), ("Peanuts",))
+FILLER_CONDITIONS = (("Hypothyroidism",), ("Migraine",), ("Osteoarthritis",), ("Asthma",))
+
+
+def ascii_name(name: str) -> str:
+    """'Şahin' → 'sahin', 'Müller' → 'muller': for made-up email addresses."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore")
+    return re.sub(r"[^a-z]", "", plain.decode().lower())
+
+
+def _phone(prefix: str, *parts: str) -> str:
+    return f"{prefix}{roll('phone', *parts) % 10_000:04d} {roll('ext', *parts) % 100:02d}"
+
+
+def _chart(
+    key: str,
+    organization: DemoCareOrganization,
+    *,
+    first_name: str,
+    last_name: str,
+    born: date,
+    sex: Literal["female", "male"],
+    email: str | None = None,
+    allergies: tuple[str, ...] = (),
+    conditions: tuple[str, ...] = (),
+    account: bool = False,
+    guardian: str | None = None,
+) -> DemoChart:
+    """A chart with its identifiers, address and contacts derived from the key."""
+    seed = roll("chart", key)
+    relative_first = (FEMALE_NAMES if seed % 3 else MALE_NAMES)[(seed >> 8) % 20]
+    contact = (
+        (guardian, "parent", _phone(organization.phone_prefix, key, "guardian"))
+        if guardian
+        else (
+            f"{relative_first} {last_name}",
+            RELATIONSHIPS[(seed >> 16) % len(RELATIONSHIPS)],
+            _phone(organization.phone_prefix, key, "contact"),
+        )
+    )
+    return DemoChart(
+        key=key,
+        organization=organization.key,
+        first_name=first_name,
+        last_name=last_name,
+        date_of_birth=born,
+        sex=sex,
+        phone=_phone(organization.phone_prefix, key),
+        national_id=f"{'LMNPRTVWXY'[seed % 10]}{(seed >> 4) % 10**8:08d}",
+        insurance_number=f"{chr(65 + (seed >> 12) % 26)}{(seed >> 20) % 10**9:09d}",
+        street=f"{STREETS[(seed >> 24) % len(STREETS)]} {1 + (seed >> 28) % 120}",
+        postal_code=organization.postal_codes[(seed >> 32) % len(organization.postal_codes)],
+        city=organization.city,
+        email=email,
+        blood_type=BLOOD_TYPES[(seed >> 36) % len(BLOOD_TYPES)],
+        allergies=allergies,
+        chronic_conditions=conditions,
+        emergency_contact=contact if (seed >> 40) % 4 else None,
+        account=account,
+    )
+
+
+def account_email(first_name: str, last_name: str) -> str:
+    return f"{ascii_name(first_name)}.{ascii_name(last_name)}@patients.demo"
+
+
+def _story_charts() -> tuple[DemoChart, ...]:
+    """The charts the appointments and records are about (five with patient accounts)."""
+    north, lake = CARE_ORGANIZATIONS
+
+    def patient(
+        key: str,
+        org: DemoCareOrganization,
+        name: str,
+        born: date,
+        sex: Literal["female", "male"],
+        **extra: Any,
+    ) -> DemoChart:
+        first, last = name.split()
+        if extra.get("account"):
+            extra["email"] = account_email(first, last)
+        return _chart(key, org, first_name=first, last_name=last, born=born, sex=sex, **extra)
+
+    return (
+        patient("emma", north, "Emma Schneider", date(1988, 4, 12), "female",
+                allergies=("Penicillin",), conditions=("Mild asthma",), account=True),
+        patient("lukas", north, "Lukas Hoffmann", date(1975, 9, 30), "male",
+                conditions=("Hypertension", "Type 2 diabetes"), account=True),
+        patient("aylin", north, "Aylin Demir", date(1994, 1, 22), "female",
+                allergies=("Latex",), account=True),
+        patient("peter", north, "Peter Vogel", date(1952, 6, 3), "male",
+                allergies=("Aspirin",), conditions=("Atrial fibrillation", "Hypercholesterolaemia"),
+                email="peter.vogel@mail.demo"),
+        patient("maria", north, "Maria Santos", date(1981, 11, 15), "female"),
+        patient("thomas", north, "Thomas Klein", date(1969, 3, 8), "male"),
+        patient("grace", north, "Grace Okonkwo", date(1990, 7, 19), "female",
+                conditions=("Atopic eczema",), email="grace.okonkwo@mail.demo"),
+        patient("ivan", north, "Ivan Petrov", date(1985, 12, 1), "male"),
+        patient("claire", north, "Claire Dubois", date(1972, 5, 27), "female"),
+        patient("yusuf", north, "Yusuf Arslan", date(1999, 8, 14), "male"),
+        patient("helga", north, "Helga Braun", date(1948, 2, 9), "female",
+                allergies=("Sulfonamides",), conditions=("Chronic heart failure", "Hypertension")),
+        patient("sophie", lake, "Sophie Wagner", date(1992, 10, 5), "female",
+                allergies=("Pollen",), account=True),
+        patient("jonas", lake, "Jonas Becker", date(1983, 2, 17), "male", account=True),
+        patient("mila", lake, "Mila Novak", date(2017, 6, 21), "female",
+                guardian="Petra Novak"),
+        patient("ben", lake, "Ben Schulz", date(2020, 3, 11), "male", guardian="Anja Schulz"),
+        patient("hannah", lake, "Hannah Meyer", date(1965, 12, 30), "female",
+                conditions=("Type 2 diabetes", "Hypothyroidism"), email="hannah.meyer@mail.demo"),
+        patient("omar", lake, "Omar Farouk", date(1978, 4, 4), "male"),
+        patient("leon", lake, "Leon Wolf", date(2015, 9, 9), "male",
+                allergies=("House dust mite",), conditions=("Asthma",), guardian="Sarah Wolf"),
+    )  # fmt: skip
+
+
+STORY_CHARTS: tuple[DemoChart, ...] = _story_charts()
+
+
+def filler_charts(organization: DemoCareOrganization, count: int) -> list[DemoChart]:
+    """`count` made-up charts of the organization (the same ones on every run)."""
+    charts: list[DemoChart] = []
+    taken = {(c.first_name, c.last_name, c.date_of_birth) for c in STORY_CHARTS}
+    index = 0
+    while len(charts) < count:
+        key = f"{organization.key}-{index:03d}"
+        index += 1
+        seed = roll("filler", key)
+        sex: Literal["female", "male"] = "female" if seed % 2 else "male"
+        first = (FEMALE_NAMES if sex == "female" else MALE_NAMES)[(seed >> 8) % 20]
+        last = LAST_NAMES[(seed >> 16) % len(LAST_NAMES)]
+        born = date(1940 + (seed >> 24) % 80, 1 + (seed >> 32) % 12, 1 + (seed >> 40) % 28)
+        if (first, last, born) in taken:
+            continue
+        taken.add((first, last, born))
+        email = f"{ascii_name(first)}.{ascii_name(last)}@mail.demo" if seed % 3 == 0 else None
+        charts.append(
+            _chart(
+                key,
+                organization,
+                first_name=first,
+                last_name=last,
+                born=born,
+                sex=sex,
+                email=email,
+                allergies=FILLER_ALLERGIES[(seed >> 44) % 4] if seed % 5 == 0 else (),
+                conditions=FILLER_CONDITIONS[(seed >> 48) % 4] if seed % 4 == 0 else (),
+            )
+        )
+    return charts
+
+
+def charts_of(organization: DemoCareOrganization, per_organization: int) -> list[DemoChart]:
+    """The organization's story charts, then made-up ones up to `per_organization`."""
+    story = [c for c in STORY_CHARTS if c.organization == organization.key]
+    return story + filler_charts(organization, max(0, per_organization - len(story)))
+
+
+# The patient the demo logs in as (printed with the credentials).
+DEMO_PATIENT = "emma"
+
+
+@dataclass(frozen=True)
+class DemoVisit:
+    """What the doctor writes into the consultation of a completed appointment."""
+
+    chief_complaint: str
+    diagnosis: str
+    icd10_codes: tuple[str, ...]
+    notes: str
+    vitals: dict[str, Any]
+    follow_up_days: int | None = None
+    follow_up_notes: str | None = None
+
+
+@dataclass(frozen=True)
+class DemoAppointment:
+    """One appointment and how it got to its status. The natural key is the doctor and
+    the reason.
+
+    - requested, confirmed, cancelled: booked like in the app (a free slot at least
+      `days` ahead; a late cancellation takes the soonest slot, inside the cut-off),
+      by the patient's account (`by_patient`) or by the organization's admin;
+    - checked_in and in_progress: today, starting a few minutes from now / a few
+      minutes ago;
+    - completed and no_show: `days` ago at `hour` (the doctor's zone).
+    The last two kinds lie inside the booking lead time or in the past, where booking
+    refuses them: they are recorded as history (see `service._record_history`) and
+    then moved through the lifecycle like any other."""
+
+    reason: str
+    doctor: str
+    chart: str
+    status: AppointmentStatus
+    type: AppointmentType = AppointmentType.in_person
+    days: int = 0
+    hour: int = 10
+    by_patient: bool = False
+    late: bool = False
+    cancel_reason: str | None = None
+    visit: DemoVisit | None = None
+
+
+S = AppointmentStatus
+VIDEO = AppointmentType.video
+
+APPOINTMENTS: tuple[DemoAppointment, ...] = (
+    # Northside General Hospital
+    DemoAppointment(
+        "Palpitations, especially at night",
+        "keller",
+        "emma",
+        S.completed,
+        VIDEO,
+        days=12,
+        hour=10,
+        by_patient=True,
+        visit=DemoVisit(
+            "Palpitations for three weeks, worse when lying down; no syncope, no chest pain.",
+            "Benign palpitations with isolated ventricular extrasystoles; structurally "
+            "normal heart on recent echocardiogram",
+            ("R00.2", "I49.3"),
+            "Holter (24 h): sinus rhythm, 1.2% isolated VES, no runs. Reduce caffeine, "
+            "sleep hygiene. Reassured. Review after 30 days by video.",
+            {"heart_rate": 78, "systolic": 122, "diastolic": 78, "spo2": 98},
+            30,
+            "Video follow-up: symptom diary, repeat Holter only if symptoms worsen.",
+        ),
+    ),
+    DemoAppointment(
+        "Follow-up after Holter monitoring",
+        "keller",
+        "emma",
+        S.confirmed,
+        VIDEO,
+        days=10,
+        by_patient=True,
+    ),
+    DemoAppointment(
+        "Knee pain after running", "richter", "lukas", S.requested, days=4, by_patient=True
+    ),
+    DemoAppointment(
+        "Lower back pain for two weeks",
+        "richter",
+        "lukas",
+        S.completed,
+        days=20,
+        hour=11,
+        visit=DemoVisit(
+            "Lower back pain after lifting, no radiation, no numbness.",
+            "Acute mechanical low back pain",
+            ("M54.5",),
+            "No red flags. Straight leg raise negative. Ibuprofen 400 mg up to three times "
+            "daily for 5 days, physiotherapy referral, stay active.",
+            {"heart_rate": 72, "systolic": 138, "diastolic": 86},
+            21,
+            "Review if not improving with physiotherapy.",
+        ),
+    ),
+    DemoAppointment(
+        "Mole check",
+        "haddad",
+        "aylin",
+        S.cancelled,
+        days=6,
+        by_patient=True,
+        cancel_reason="I am travelling that week; I will book again.",
+    ),
+    DemoAppointment("Chest tightness when climbing stairs", "keller", "peter", S.in_progress),
+    DemoAppointment("Recurring rash on both hands", "haddad", "maria", S.checked_in),
+    DemoAppointment("Shoulder pain after a fall", "richter", "thomas", S.confirmed, days=3),
+    DemoAppointment(
+        "Eczema flare on arms and neck",
+        "haddad",
+        "grace",
+        S.completed,
+        VIDEO,
+        days=3,
+        hour=11,
+        visit=DemoVisit(
+            "Itchy, weeping patches on both forearms and the neck for ten days.",
+            "Atopic dermatitis, acute flare",
+            ("L20.9",),
+            "Mometasone 0.1% cream once daily for 7 days, then twice weekly; emollients "
+            "liberally. Photos sent by the patient reviewed.",
+            {"temperature_c": 36.7},
+            14,
+            "Send photos after 14 days.",
+        ),
+    ),
+    DemoAppointment("Sports injury assessment", "richter", "ivan", S.no_show, days=5, hour=9),
+    DemoAppointment(
+        "Echocardiogram review",
+        "keller",
+        "claire",
+        S.cancelled,
+        days=7,
+        cancel_reason="Dr. Keller is at a congress that day; we will call you to rebook.",
+    ),
+    DemoAppointment("Acne treatment consultation", "haddad", "yusuf", S.requested, VIDEO, days=5),
+    DemoAppointment(
+        "Heart failure check-up",
+        "keller",
+        "helga",
+        S.completed,
+        days=30,
+        hour=9,
+        visit=DemoVisit(
+            "Routine review; more breathless on stairs than last quarter, ankles swollen "
+            "in the evening.",
+            "Chronic heart failure with reduced ejection fraction, NYHA II",
+            ("I50.9", "I10"),
+            "Weight up 2 kg. Furosemide increased to 40 mg in the morning; continue "
+            "sacubitril/valsartan and bisoprolol. Daily weights, call if more than 2 kg "
+            "in 3 days.",
+            {
+                "heart_rate": 68,
+                "systolic": 128,
+                "diastolic": 74,
+                "spo2": 95,
+                "weight_kg": 71.5,
+                "height_cm": 163,
+            },
+            90,
+            "Quarterly review with NT-proBNP.",
+        ),
+    ),
+    # Lakeside Family Clinic
+    DemoAppointment(
+        "Persistent cough",
+        "marino",
+        "sophie",
+        S.completed,
+        VIDEO,
+        days=9,
+        hour=16,
+        by_patient=True,
+        visit=DemoVisit(
+            "Dry cough for ten days after a cold, no fever now, no shortness of breath.",
+            "Acute bronchitis",
+            ("J20.9",),
+            "Lungs clear on the patient's description and video; no antibiotics. Honey, "
+            "fluids, rest. Come in if fever returns or breathlessness develops.",
+            {"temperature_c": 37.1, "respiratory_rate": 16},
+            None,
+        ),
+    ),
+    DemoAppointment(
+        "Cough follow-up",
+        "marino",
+        "sophie",
+        S.cancelled,
+        by_patient=True,
+        late=True,
+        cancel_reason="Feeling much better; cannot make it tomorrow.",
+    ),
+    DemoAppointment("Annual health check", "marino", "jonas", S.no_show, days=6, hour=8),
+    DemoAppointment(
+        "Ear pain and fever",
+        "okafor",
+        "mila",
+        S.completed,
+        days=2,
+        hour=9,
+        visit=DemoVisit(
+            "Right ear pain since yesterday, fever 38.9 °C at night.",
+            "Acute otitis media, right",
+            ("H66.9",),
+            "Bulging red right eardrum. Ibuprofen syrup by weight; watchful waiting for "
+            "48 hours, amoxicillin if not better (no known allergies).",
+            {"temperature_c": 38.4, "heart_rate": 112, "weight_kg": 22.0},
+            3,
+            "Parents to call if no improvement within 48 hours.",
+        ),
+    ),
+    DemoAppointment("MMR booster vaccination", "okafor", "ben", S.confirmed, days=8),
+    DemoAppointment("Repeat prescription review", "marino", "hannah", S.requested, VIDEO, days=2),
+    DemoAppointment("Sore throat and fever", "marino", "omar", S.in_progress),
+    DemoAppointment("Wheezing at night", "okafor", "leon", S.checked_in),
+    # A hospital patient books at the clinic too: their chart there is made on booking.
+    DemoAppointment(
+        "New patient: recurring migraines", "marino", "emma", S.requested, days=3, by_patient=True
+    ),
+)
+
+
+@dataclass(frozen=True)
+class DemoRecord:
+    """A dated entry of a chart's history; the natural key is the chart, kind and title."""
+
+    chart: str
+    organization: str
+    author: str  # a DemoDoctor key
+    kind: RecordKind
+    days_ago: int
+    title: str
+    content: str | None = None
+    data: dict[str, Any] | None = None
+    visit: str | None = None  # the reason of the appointment whose consultation it came from
+
+
+R = RecordKind
+
+RECORDS: tuple[DemoRecord, ...] = (
+    DemoRecord("emma", "northside", "keller", R.allergy, 3200, "Penicillin allergy",
+               "Urticaria and lip swelling after amoxicillin (2017).",
+               {"substance": "penicillin", "reaction": "urticaria", "severity": "moderate"}),
+    DemoRecord("emma", "northside", "keller", R.lab_result, 13, "Holter ECG (24 h)",
+               "Sinus rhythm throughout; isolated ventricular extrasystoles (1.2%).",
+               {"mean_heart_rate_bpm": 74, "max_heart_rate_bpm": 131, "pauses": 0},
+               "Palpitations, especially at night"),
+    DemoRecord("emma", "northside", "keller", R.diagnosis, 12, "Benign palpitations",
+               "Isolated VES, no structural heart disease.", {"icd10": "R00.2"},
+               "Palpitations, especially at night"),
+    DemoRecord("helga", "northside", "keller", R.imaging, 31, "Transthoracic echocardiogram",
+               "Dilated left ventricle, LVEF 38%, moderate mitral regurgitation.",
+               {"lvef_percent": 38}),
+    DemoRecord("helga", "northside", "keller", R.lab_result, 31, "NT-proBNP",
+               "Raised, higher than at the last review.",
+               {"value": 850, "unit": "pg/mL", "reference": "< 125"}),
+    DemoRecord("helga", "northside", "keller", R.immunization, 120, "Influenza vaccine",
+               None, {"vaccine": "influenza (quadrivalent)", "lot": "FLU-24-0912"}),
+    DemoRecord("lukas", "northside", "richter", R.imaging, 20, "Lumbar spine X-ray",
+               "Mild degenerative changes L4/L5; no fracture.", None,
+               "Lower back pain for two weeks"),
+    DemoRecord("lukas", "northside", "richter", R.lab_result, 60, "HbA1c",
+               "Diabetes control acceptable.", {"value": 7.1, "unit": "%"}),
+    DemoRecord("grace", "northside", "haddad", R.diagnosis, 3, "Atopic dermatitis flare",
+               None, {"icd10": "L20.9"}, "Eczema flare on arms and neck"),
+    DemoRecord("peter", "northside", "keller", R.procedure, 400, "Electrical cardioversion",
+               "Successful cardioversion of atrial fibrillation to sinus rhythm (150 J).",
+               None),
+    DemoRecord("peter", "northside", "keller", R.note, 40, "Anticoagulation",
+               "On apixaban 5 mg twice daily; aspirin allergy noted, no antiplatelets."),
+    DemoRecord("sophie", "lakeside", "marino", R.diagnosis, 9, "Acute bronchitis", None,
+               {"icd10": "J20.9"}, "Persistent cough"),
+    DemoRecord("sophie", "lakeside", "marino", R.lab_result, 8, "C-reactive protein",
+               "Mildly raised, consistent with a viral infection.",
+               {"value": 12, "unit": "mg/L", "reference": "< 5"}),
+    DemoRecord("mila", "lakeside", "okafor", R.immunization, 1500, "MMR, dose 1", None,
+               {"vaccine": "MMR", "dose": 1, "lot": "MMR-2218"}),
+    DemoRecord("mila", "lakeside", "okafor", R.diagnosis, 2, "Acute otitis media, right",
+               None, {"icd10": "H66.9"}, "Ear pain and fever"),
+    DemoRecord("ben", "lakeside", "okafor", R.immunization, 900, "DTaP-IPV-Hib-HepB, dose 3",
+               None, {"vaccine": "hexavalent", "dose": 3, "lot": "HEX-2291"}),
+    DemoRecord("hannah", "lakeside", "marino", R.lab_result, 30, "TSH",
+               "Within range on levothyroxine 75 µg.",
+               {"value": 2.1, "unit": "mIU/L", "reference": "0.4-4.0"}),
+    DemoRecord("leon", "lakeside", "okafor", R.allergy, 700, "House dust mite allergy",
+               "Positive skin prick test.", {"substance": "Dermatophagoides pteronyssinus"}),
+    DemoRecord("jonas", "lakeside", "marino", R.note, 6, "Missed appointment",
+               "Did not attend the annual health check; reminder letter sent."),
+)  # fmt: skip

@@ -5,6 +5,11 @@ Documents sit below catalog and orders (the product detail lists a product's fil
 payments attach invoices), so they cannot ask those domains directly. Each owning
 domain implements `EntityAccess` for its kinds of entity, and `create_app` hands the
 rules of every kind to the documents routes as one `DocumentAccess`.
+
+The rules of entities whose documents hold personal or medical data (clinical
+uploads) also implement `SensitiveDocuments`: every read through the documents routes
+is then audited by the owning domain, and super admins' listing across entities
+leaves them out.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,6 +50,27 @@ class EntityAccess(Protocol):
         ...
 
 
+# How a document was read through the documents routes.
+ReadKind = Literal["list", "metadata", "download"]
+
+
+@runtime_checkable
+class SensitiveDocuments(Protocol):
+    """Rules of an entity whose documents are personal or medical data."""
+
+    async def audit_read(
+        self,
+        session: AsyncSession,
+        principal: Principal | None,
+        entity_id: uuid.UUID,
+        document: Document | None,
+        how: ReadKind,
+    ) -> None:
+        """Audit a read the caller was allowed (`ensure_visible` passed): of one
+        document, or of the entity's list (`document` None)."""
+        ...
+
+
 @dataclass(frozen=True)
 class DocumentAccess:
     """The rules of every kind of entity a document can be attached to."""
@@ -60,3 +86,25 @@ class DocumentAccess:
 
     def of(self, entity: DocumentEntity) -> EntityAccess:
         return self.rules[entity]
+
+    def is_sensitive(self, entity: DocumentEntity) -> bool:
+        return isinstance(self.rules[entity], SensitiveDocuments)
+
+    def open_entities(self) -> list[DocumentEntity]:
+        """The kinds whose documents may be listed across entities (by super admins)."""
+        return [entity for entity in DocumentEntity if not self.is_sensitive(entity)]
+
+    async def audit_read(
+        self,
+        session: AsyncSession,
+        principal: Principal | None,
+        entity: DocumentEntity,
+        entity_id: uuid.UUID,
+        *,
+        document: Document | None,
+        how: ReadKind,
+    ) -> None:
+        """Let the owning domain audit a read, where its documents are sensitive."""
+        rule = self.rules[entity]
+        if isinstance(rule, SensitiveDocuments):
+            await rule.audit_read(session, principal, entity_id, document, how)

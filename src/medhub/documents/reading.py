@@ -1,5 +1,6 @@
 """Reading documents: the list, a document's metadata and its download, for whoever
-may see the entity it is attached to (that entity's domain decides, see `access`)."""
+may see the entity it is attached to (that entity's domain decides, see `access`).
+Reads of sensitive documents (clinical uploads) are audited by their domain."""
 
 from __future__ import annotations
 
@@ -43,8 +44,10 @@ async def list_documents(
     filters: DocumentFilters,
     page: PageParams,
 ) -> tuple[Sequence[Document], int]:
-    """One entity's documents for whoever may see it; any documents for super admins."""
+    """One entity's documents for whoever may see it; super admins also list across
+    entities, except those whose documents are sensitive (personal or medical)."""
     is_super_admin = principal is not None and principal.is_super_admin
+    entity_types: list[str] | None = None
     if filters.entity_type is None or filters.entity_id is None:
         if not is_super_admin:
             raise ValidationFailed(
@@ -55,11 +58,21 @@ async def list_documents(
                     if getattr(filters, name) is None
                 ],
             )
+        if filters.entity_type is not None and access.is_sensitive(filters.entity_type):
+            raise ValidationFailed(
+                f"{filters.entity_type.value} documents are listed for one entity at a time",
+                details=[ErrorDetail(field="entity_id", message="is required")],
+            )
+        entity_types = [entity.value for entity in access.open_entities()]
     else:
         await access.of(filters.entity_type).ensure_visible(session, principal, filters.entity_id)
+        await access.audit_read(
+            session, principal, filters.entity_type, filters.entity_id, document=None, how="list"
+        )
     repository = DocumentRepository(session)
     statement = repository.filtered_statement(
         entity_type=filters.entity_type.value if filters.entity_type else None,
+        entity_types=entity_types,
         entity_id=filters.entity_id,
         document_type=filters.document_type.value if filters.document_type else None,
     )
@@ -87,6 +100,25 @@ async def get_document(
     return document
 
 
+async def read_document(
+    session: AsyncSession,
+    principal: Principal | None,
+    access: DocumentAccess,
+    document_id: uuid.UUID,
+) -> Document:
+    """`get_document` for showing its metadata (an audited read where sensitive)."""
+    document = await get_document(session, principal, access, document_id)
+    await access.audit_read(
+        session,
+        principal,
+        DocumentEntity(document.entity_type),
+        document.entity_id,
+        document=document,
+        how="metadata",
+    )
+    return document
+
+
 async def open_download(
     session: AsyncSession,
     principal: Principal | None,
@@ -97,6 +129,14 @@ async def open_download(
     """The document and its bytes; the first chunk is read here, so a missing file is
     a 404 before any response header is sent rather than a broken stream."""
     document = await get_document(session, principal, access, document_id)
+    await access.audit_read(
+        session,
+        principal,
+        DocumentEntity(document.entity_type),
+        document.entity_id,
+        document=document,
+        how="download",
+    )
     try:
         storage = storage_by_name(settings, document.storage_backend)
     except StorageError as exc:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -21,12 +21,15 @@ class DocumentRepository(Repository[Document]):
         self,
         *,
         entity_type: str | None = None,
+        entity_types: Collection[str] | None = None,
         entity_id: uuid.UUID | None = None,
         document_type: str | None = None,
     ) -> Select[Any]:
         statement = select(Document)
         if entity_type is not None:
             statement = statement.where(Document.entity_type == entity_type)
+        if entity_types is not None:
+            statement = statement.where(Document.entity_type.in_(entity_types))
         if entity_id is not None:
             statement = statement.where(Document.entity_id == entity_id)
         if document_type is not None:

@@ -65,7 +65,10 @@ async def _read_limited(upload: UploadFile, limit: int) -> bytes:
 @router.get(
     "/documents",
     response_model=page_envelope("documents", DocumentRead),
-    summary="Documents of a product, certification or order (all of them for super admins)",
+    summary=(
+        "Documents of one entity (product, order, patient chart...); super admins list"
+        " across entities, except personal and medical documents"
+    ),
 )
 async def list_documents(
     *,
@@ -76,7 +79,9 @@ async def list_documents(
     entity_type: Annotated[
         DocumentEntity | None, Query(description="Required with entity_id (except super admins)")
     ] = None,
-    entity_id: Annotated[uuid.UUID | None, Query(description="The product, order...")] = None,
+    entity_id: Annotated[
+        uuid.UUID | None, Query(description="The product, order, chart...")
+    ] = None,
     document_type: Annotated[DocumentType | None, Query()] = None,
 ) -> JSONResponse:
     filters = reading.DocumentFilters(
@@ -128,7 +133,7 @@ async def upload_document(
 async def get_document(
     document_id: uuid.UUID, principal: OptionalPrincipal, session: DbSession, access: Access
 ) -> JSONResponse:
-    document = await reading.get_document(session, principal, access, document_id)
+    document = await reading.read_document(session, principal, access, document_id)
     return ok(DocumentRead.of(document))
 
 

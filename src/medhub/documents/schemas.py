@@ -15,10 +15,18 @@ class DocumentRead(BaseModel):
     """A document's metadata; the bytes are at `download_url`, never at a storage path."""
 
     id: uuid.UUID
-    entity_type: str = Field(description="product, order or certification")
+    entity_type: str = Field(
+        description=(
+            "product, order, certification; patient (a chart's documents), patient_medical"
+            " (a chart's medical files), medical_record or user (a user's own documents)"
+        )
+    )
     entity_id: uuid.UUID
     document_type: str = Field(
-        description="certificate, invoice, specification, datasheet, shipping_doc or other"
+        description=(
+            "certificate, invoice, specification, datasheet, shipping_doc, id_card,"
+            " insurance_card, consent, medical, thumbnail or other"
+        )
     )
     file_name: str = Field(description="The cleaned name offered on download")
     file_size: int = Field(description="Size in bytes")
@@ -27,6 +35,9 @@ class DocumentRead(BaseModel):
     uploaded_by: uuid.UUID | None = Field(description="None for system-generated documents")
     created_at: datetime
     download_url: str
+    thumbnail_url: str | None = Field(
+        default=None, description="An image's preview (its own document), to download"
+    )
 
     @classmethod
     def of(cls, document: Document) -> DocumentRead:
@@ -42,4 +53,7 @@ class DocumentRead(BaseModel):
             uploaded_by=document.uploaded_by,
             created_at=document.created_at,
             download_url=DOWNLOAD_URL.format(id=document.id),
+            thumbnail_url=(
+                DOWNLOAD_URL.format(id=document.thumbnail_id) if document.thumbnail_id else None
+            ),
         )

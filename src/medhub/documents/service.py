@@ -1,9 +1,11 @@
-"""Documents: files attached to products, certifications and orders, stored and served
-for whatever entity they belong to.
+"""Documents: files attached to products, certifications and orders, and clinical
+uploads (patient charts, medical records, users' own), stored and served for whatever
+entity they belong to.
 
 This module is what other domains call: `store_document` (e.g. payments attaching a
-generated invoice) and `list_for_entity` (the product detail); it decides nothing
-about who may do what. The router's use cases add that: `reading` (list, metadata,
+generated invoice, uploads storing a clinical file and its thumbnail),
+`list_for_entity` (the product detail), `find_document` and `delete_document`; it
+decides nothing about who may do what. The router's use cases add that: `reading` (list, metadata,
 download) and `managing` (upload, delete), through the rules of the domain that owns
 the entity a document is attached to (see `access`). Documents import neither
 catalog nor orders: those domains sit above documents and use it.
@@ -17,12 +19,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medhub.config import Settings
+from medhub.documents import sniffing
 from medhub.documents.exceptions import (
     DocumentTypeNotAllowed,
     EmptyFile,
@@ -57,14 +62,41 @@ ENTITY_DOCUMENT_TYPES: dict[DocumentEntity, tuple[DocumentType, ...]] = {
         DocumentType.specification,
         DocumentType.other,
     ),
+    DocumentEntity.patient: (
+        DocumentType.id_card,
+        DocumentType.insurance_card,
+        DocumentType.consent,
+        DocumentType.other,
+        DocumentType.thumbnail,
+    ),
+    DocumentEntity.patient_medical: (DocumentType.medical, DocumentType.thumbnail),
+    DocumentEntity.medical_record: (DocumentType.medical, DocumentType.thumbnail),
+    DocumentEntity.user: (
+        DocumentType.id_card,
+        DocumentType.insurance_card,
+        DocumentType.medical,
+        DocumentType.other,
+        DocumentType.thumbnail,
+    ),
 }
 SYSTEM_DOCUMENT_TYPES = frozenset({DocumentType.invoice})
+
+# What the bytes may be (sniffed, never the client's word): product and order
+# documents, and clinical uploads; and the kinds that are images (re-encoded and
+# given a thumbnail by uploads).
+DOCUMENT_KINDS: tuple[FileKind, ...] = sniffing.ALLOWED_KINDS
+CLINICAL_KINDS: tuple[FileKind, ...] = sniffing.CLINICAL_KINDS
+IMAGE_KINDS: frozenset[FileKind] = sniffing.IMAGE_KINDS
 
 # Storage layout (the seed's): documents/<entities>/<entity id>/<types>/<document id>.<ext>.
 _ENTITY_FOLDERS = {
     DocumentEntity.product: "products",
     DocumentEntity.order: "orders",
     DocumentEntity.certification: "certifications",
+    DocumentEntity.patient: "patients",
+    DocumentEntity.patient_medical: "patients_medical",
+    DocumentEntity.medical_record: "medical_records",
+    DocumentEntity.user: "users",
 }
 _TYPE_FOLDERS = {
     DocumentType.certificate: "certificates",
@@ -73,7 +105,20 @@ _TYPE_FOLDERS = {
     DocumentType.datasheet: "datasheets",
     DocumentType.shipping_doc: "shipping_docs",
     DocumentType.other: "other",
+    DocumentType.id_card: "id_cards",
+    DocumentType.insurance_card: "insurance_cards",
+    DocumentType.consent: "consents",
+    DocumentType.medical: "medical",
+    DocumentType.thumbnail: "thumbnails",
 }
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """Where a deleted document's bytes are, to remove once the deletion is committed."""
+
+    backend: str
+    key: str
 
 
 def storage_key(
@@ -111,9 +156,27 @@ def parse_document_type(entity: DocumentEntity, value: str) -> DocumentType:
     )
 
 
-def _inspect(content: bytes) -> tuple[FileKind, str]:
+def _inspect(content: bytes, kinds: Collection[FileKind]) -> tuple[FileKind, str]:
     """CPU work on up to UPLOAD_MAX_BYTES, run in a thread (hashlib releases the GIL)."""
-    return sniff(content), hashlib.sha256(content).hexdigest()
+    return sniff(content, kinds), hashlib.sha256(content).hexdigest()
+
+
+def _check_size(content: bytes, max_bytes: int) -> None:
+    if not content:
+        raise EmptyFile()
+    if len(content) > max_bytes:
+        raise FileTooLarge(max_bytes)
+
+
+async def identify(content: bytes, *, kinds: Collection[FileKind], max_bytes: int) -> FileKind:
+    """What `content` is, if it is one of `kinds` and within `max_bytes`: the checks
+    `store_document` makes, for a caller that must know before storing (uploads
+    re-encodes images). EmptyFile, FileTooLarge or UnsupportedFileType otherwise."""
+    _check_size(content, max_bytes)
+    try:
+        return await asyncio.to_thread(sniff, content, kinds)
+    except UnsupportedContent as exc:
+        raise UnsupportedFileType(str(exc)) from exc
 
 
 async def store_document(
@@ -126,8 +189,14 @@ async def store_document(
     content: bytes,
     uploaded_by: uuid.UUID | None,
     settings: Settings,
+    kinds: Collection[FileKind] = DOCUMENT_KINDS,
+    max_bytes: int | None = None,
+    thumbnail_id: uuid.UUID | None = None,
 ) -> Document:
     """Check the content, write it to storage and add its row (flushed, not committed).
+
+    `kinds` are what the bytes may be, `max_bytes` their limit (UPLOAD_MAX_BYTES unless
+    given); `thumbnail_id` a document stored before as this one's preview.
 
     No authorisation here: callers decide who may attach what. The file is written
     first and removed again if the row cannot be added, so a failed insert leaves
@@ -135,12 +204,9 @@ async def store_document(
     """
     entity = parse_entity(entity_type)
     kind_of_document = parse_document_type(entity, document_type)
-    if not content:
-        raise EmptyFile()
-    if len(content) > settings.UPLOAD_MAX_BYTES:
-        raise FileTooLarge(settings.UPLOAD_MAX_BYTES)
+    _check_size(content, settings.UPLOAD_MAX_BYTES if max_bytes is None else max_bytes)
     try:
-        kind, sha256 = await asyncio.to_thread(_inspect, content)
+        kind, sha256 = await asyncio.to_thread(_inspect, content, kinds)
     except UnsupportedContent as exc:
         raise UnsupportedFileType(str(exc)) from exc
 
@@ -165,6 +231,7 @@ async def store_document(
         mime_type=kind.mime_type,
         sha256=sha256,
         uploaded_by=uploaded_by,
+        thumbnail_id=thumbnail_id,
     )
     try:
         await DocumentRepository(session).add(document)
@@ -173,6 +240,27 @@ async def store_document(
         await _discard(storage, key)
         raise
     return document
+
+
+async def find_document(session: AsyncSession, document_id: uuid.UUID) -> Document | None:
+    """A document by id, whatever it is attached to (no authorisation: the caller
+    decides who may see it, through the entity it is attached to)."""
+    return await DocumentRepository(session).get(document_id)
+
+
+async def delete_document(session: AsyncSession, document: Document) -> list[StoredFile]:
+    """Delete a document's row and its thumbnail's (flushed; no authorisation). Returns
+    where their bytes are: the caller removes them once the deletion is committed
+    (`remove_stored_file`), so a rolled-back deletion keeps its files."""
+    repository = DocumentRepository(session)
+    removed = [document]
+    if document.thumbnail_id is not None:
+        thumbnail = await repository.get(document.thumbnail_id)
+        if thumbnail is not None:
+            removed.append(thumbnail)
+    for row in removed:
+        await repository.delete(row)
+    return [StoredFile(row.storage_backend, row.storage_key) for row in removed]
 
 
 async def list_for_entity(
@@ -208,3 +296,9 @@ async def remove_stored_file(settings: Settings, backend: str, key: str) -> None
         log.warning("documents.discard_failed", key=key, backend=backend, error=str(exc))
         return
     await _discard(storage, key)
+
+
+async def remove_stored_files(settings: Settings, files: Collection[StoredFile]) -> None:
+    """`remove_stored_file` for each of `delete_document`'s files (after the commit)."""
+    for stored in files:
+        await remove_stored_file(settings, stored.backend, stored.key)

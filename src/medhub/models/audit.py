@@ -23,6 +23,16 @@ class ActivityLog(IdMixin, Base):
         Index("ix_activity_logs_entity", "entity_type", "entity_id"),
         Index("ix_activity_logs_created", "created_at"),
         Index("ix_activity_logs_unsealed", "seq", postgresql_where=text("chain_seq IS NULL")),
+        # The rows about given patient charts (a patient's access log): the function and
+        # the convention it reads are in migration 0017.
+        Index(
+            "ix_activity_logs_charts",
+            text("activity_log_charts(entity_type, entity_id, metadata)"),
+            postgresql_using="gin",
+            postgresql_where=text(
+                "entity_type = 'patient' OR metadata ? 'patient_id' OR metadata ? 'patient_ids'"
+            ),
+        ),
     )
 
     # Insertion order, from a sequence in the insert trigger (which takes no lock): a

@@ -122,6 +122,12 @@ class PatientRepository(Repository[Patient]):
         result = await self.session.execute(statement.execution_options(populate_existing=True))
         return result.scalar_one_or_none()
 
+    async def all_readable(self, scope: ChartScope) -> Sequence[Patient]:
+        """Every live chart of `scope` (meant for an account's own few charts)."""
+        statement = self.readable_statement(scope).order_by(Patient.organization_id, Patient.id)
+        result = await self.session.execute(statement.execution_options(populate_existing=True))
+        return result.scalars().all()
+
     async def linked_chart(self, organization_id: uuid.UUID, user_id: uuid.UUID) -> Patient | None:
         """The account's live chart at the organization, if it has one."""
         statement = select(Patient).where(

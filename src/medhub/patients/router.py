@@ -3,7 +3,8 @@
 `/patients/profile` and `/patients/claim`.
 
 Route order matters twice. The literal `/patients/profile` and `/patients/claim` are
-declared before `/patients/{patient_id}`, so neither is read as an id. And
+declared before `/patients/{patient_id}`, so neither is read as an id (nor is the
+records router's `/patients/medical-history`: app.py includes that router first). And
 `/doctors/patients...` must be tried before the doctors router's `/doctors/{doctor_id}`:
 app.py includes this router before that one.
 """
@@ -15,14 +16,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from medhub.audit.schemas import ChartAccessEntry, ChartAccessFilters
 from medhub.authz.principal import Principal
 from medhub.field_crypto import normalise_identifier, normalise_phone
-from medhub.kit.dates import Day
+from medhub.kit.dates import Day, InstantRangeQuery
 from medhub.kit.db import DbSession
 from medhub.kit.envelope import Envelope, JSONResponse, created, ok
 from medhub.kit.errors import ErrorDetail, ValidationFailed
 from medhub.kit.pagination import Paging, page_envelope, page_of
-from medhub.patients import linking, profile, service
+from medhub.patients import access_log, linking, profile, service
 from medhub.patients.auth import (
     DoctorPatientsRead,
     DoctorPatientsWrite,
@@ -136,6 +138,34 @@ async def claim_chart(
 ) -> JSONResponse:
     link = await linking.claim(session, principal, body.token)
     return ok(link, message="The chart is linked to your account")
+
+
+@router.get(
+    f"{PATIENTS}/me/access-log",
+    response_model=page_envelope("entries", ChartAccessEntry),
+    summary="Who read or changed your charts, newest first (patients)",
+    description=(
+        "Every read or change of a chart linked to your account, or of its consultations,"
+        " records and appointments, at every organization: when, what, who (name and"
+        " role) and for which organization. Your own actions are listed too, marked"
+        " `is_self`. `from`/`to` bound the time (inclusive), `action` picks one kind"
+        " (e.g. `consultation.read`)."
+    ),
+)
+async def get_access_log(
+    *,
+    principal: PatientSelf,
+    session: DbSession,
+    paging: Paging,
+    period: InstantRangeQuery,
+    action: Annotated[
+        str | None,
+        Query(min_length=1, max_length=100, description="e.g. `patient.read`"),
+    ] = None,
+) -> JSONResponse:
+    filters = ChartAccessFilters(action=action, since=period.since, until=period.until)
+    entries, total = await access_log.own_access_log(session, principal, filters, paging)
+    return ok(page_of("entries", entries, paging, total))
 
 
 # Charts: MedFlow spelling (admins and doctors of the organization)

@@ -5,9 +5,9 @@ Staff (the organization's admins and approved doctors) reach their organization'
 charts; a patient reaches the charts linked to their account, at every organization.
 Reads of one chart and every write are audited (`patient.*`, no PHI in metadata).
 
-Other domains call `get_patient` (a chart as a principal may see it) and
+Other domains call `get_patient` (a chart as a principal may see it),
 `chart_for_account` (a booking patient's chart at the doctor's organization, created
-on first booking).
+on first booking) and `own_charts` (a patient's charts everywhere: the medical history).
 """
 
 from __future__ import annotations
@@ -129,6 +129,14 @@ async def get_patient(
     if chart is None:
         raise PatientNotFound()
     return chart
+
+
+async def own_charts(session: AsyncSession, principal: Principal) -> Sequence[Patient]:
+    """The live charts linked to a patient's account, at every organization (nothing for
+    anyone but a patient). Not audited: the caller audits what it does with them."""
+    if not can(principal.role, Action.PATIENT_SELF) or principal.user_id is None:
+        return []
+    return await PatientRepository(session).all_readable(chart_scope(principal))
 
 
 def _split_name(full_name: str) -> tuple[str, str]:

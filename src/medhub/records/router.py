@@ -1,25 +1,72 @@
-"""A patient's medical records: `/patients/{patient_id}/records` (MedFlow)."""
+"""A patient's medical records, `/patients/{patient_id}/records` (MedFlow), and the
+patient's own medical history, `/patients/medical-history` (MedConnect).
+
+`/patients/medical-history` must not be read as the patients router's
+`/patients/{patient_id}`: app.py includes this router before that one.
+"""
 
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 
 from medhub.kit.dates import DayRangeQuery
 from medhub.kit.db import DbSession
 from medhub.kit.envelope import Envelope, JSONResponse, created, ok
 from medhub.kit.pagination import Paging, page_envelope, page_of
 from medhub.models.consultations import RecordKind
-from medhub.records import service
-from medhub.records.auth import RecordsRead, RecordsWrite
-from medhub.records.schemas import RecordCreate, RecordFilters, RecordRead, RecordUpdate
+from medhub.records import history, service
+from medhub.records.auth import MedicalHistoryReader, RecordsRead, RecordsWrite
+from medhub.records.schemas import (
+    MedicalHistory,
+    RecordCreate,
+    RecordFilters,
+    RecordRead,
+    RecordUpdate,
+)
 
-router = APIRouter(prefix="/patients/{patient_id}/records", tags=["records"])
+# Tagged per route: the history is documented with the patient's other routes.
+router = APIRouter()
+
+RECORDS = "/patients/{patient_id}/records"
+RECORD = RECORDS + "/{record_id}"
 
 
 @router.get(
-    "",
+    "/patients/medical-history",
+    response_model=Envelope[MedicalHistory],
+    tags=["patients"],
+    summary="Your medical history at every organization (patients; needs an X-OTP-Token)",
+    description=(
+        "Charts, allergies and chronic conditions, consultations (the doctors' notes"
+        " included) and medical records, across the organizations holding a chart linked"
+        " to your account. Needs a one-time-code grant: `POST /api/v1/auth/otp/request`"
+        " with purpose `medical_history`, then `POST /api/v1/auth/otp/verify`, and send"
+        " the returned `otp_token` as `X-OTP-Token` (valid until it expires); without a"
+        " live grant, 403 `OTP_REQUIRED`. At most `RATE_LIMIT_MEDICAL_HISTORY` (10 a"
+        " minute) per user. Every read is audited."
+    ),
+)
+async def get_medical_history(
+    principal: MedicalHistoryReader,
+    session: DbSession,
+    days: DayRangeQuery,
+    otp_token: Annotated[
+        str | None,
+        Header(
+            alias="X-OTP-Token",
+            description="The otp_token of POST /auth/otp/verify (purpose medical_history)",
+        ),
+    ] = None,
+) -> JSONResponse:
+    return ok(await history.read_history(session, principal, otp_token, days))
+
+
+@router.get(
+    RECORDS,
+    tags=["records"],
     response_model=page_envelope("records", RecordRead),
     summary="A chart's medical records, newest first (its doctors; the patient, their own)",
 )
@@ -37,7 +84,8 @@ async def list_records(
 
 
 @router.post(
-    "",
+    RECORDS,
+    tags=["records"],
     response_model=Envelope[RecordRead],
     status_code=201,
     summary="Add a medical record to a chart (doctors of its organization)",
@@ -50,7 +98,8 @@ async def create_record(
 
 
 @router.get(
-    "/{record_id}",
+    RECORD,
+    tags=["records"],
     response_model=Envelope[RecordRead],
     summary="One medical record (audited read)",
 )
@@ -61,7 +110,8 @@ async def get_record(
 
 
 @router.put(
-    "/{record_id}",
+    RECORD,
+    tags=["records"],
     response_model=Envelope[RecordRead],
     summary="Change a medical record (doctors of its organization)",
 )
@@ -77,7 +127,8 @@ async def update_record(
 
 
 @router.delete(
-    "/{record_id}",
+    RECORD,
+    tags=["records"],
     response_model=Envelope[None],
     summary="Delete a medical record (soft: it leaves the chart's history)",
 )

@@ -8,9 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from medhub.consultations.schemas import VitalsRead
 from medhub.kit.dates import Day
 from medhub.kit.schemas import not_null
-from medhub.models.consultations import RecordKind
+from medhub.models.consultations import ConsultationStatus, ConsultationType, RecordKind
 
 MAX_DATA_CHARS = 10_000
 # The calendar runs furthest ahead at UTC+14: a date that is today anywhere on earth
@@ -90,3 +91,72 @@ class RecordFilters:
     # recorded_on within [first, last], both inclusive.
     first: date | None = None
     last: date | None = None
+
+
+# The patient's medical history (`GET /patients/medical-history`)
+
+
+class HistoryChart(BaseModel):
+    """One organization's chart of the patient, and what it records about them."""
+
+    patient_id: uuid.UUID
+    organization_id: uuid.UUID
+    organization_name: str
+    mrn: str
+    blood_type: str | None
+    allergies: list[str]
+    chronic_conditions: list[str]
+
+
+class HistoryConsultation(BaseModel):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    organization_id: uuid.UUID
+    organization_name: str | None
+    doctor_id: uuid.UUID
+    doctor_name: str | None
+    appointment_id: uuid.UUID | None
+    type: ConsultationType
+    status: ConsultationStatus
+    scheduled_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    chief_complaint: str | None
+    diagnosis: str | None
+    icd10_codes: list[str]
+    notes: str | None = Field(description="The doctor's clinical notes: the patient's own data")
+    vitals: VitalsRead | None
+    follow_up_on: date | None
+    follow_up_notes: str | None
+
+
+class HistoryRecord(BaseModel):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    organization_id: uuid.UUID
+    organization_name: str | None
+    consultation_id: uuid.UUID | None
+    author_name: str | None
+    kind: RecordKind
+    recorded_on: date
+    title: str
+    content: str | None
+    data: dict[str, Any] | None
+
+
+class MedicalHistory(BaseModel):
+    """Everything clinical MedHub holds about the caller, across organizations."""
+
+    charts: list[HistoryChart] = Field(
+        description="The organizations holding a chart linked to your account"
+    )
+    allergies: list[str] = Field(
+        description="From your profile and every chart, each once (compared ignoring case)"
+    )
+    chronic_conditions: list[str] = Field(description="From every chart, each once")
+    consultations: list[HistoryConsultation] = Field(
+        description="Newest first; with `from`/`to`, those scheduled on those days (UTC)"
+    )
+    records: list[HistoryRecord] = Field(
+        description="Newest first; with `from`/`to`, those dated on those days"
+    )

@@ -1,0 +1,1 @@
+"""Clinical uploads (MedFlow `/upload/patient`, `/upload/medical`; eCureTrip `/upload`)."""
