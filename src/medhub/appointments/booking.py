@@ -186,25 +186,15 @@ async def book(
         repository, user_id=chart.user_id, patient_id=chart.id, doctor_id=doctor.id, slot=slot
     )
     moment = now()
-    appointment = Appointment(
-        organization_id=doctor.organization_id,
-        patient_id=chart.id,
-        doctor_id=doctor.id,
+    appointment = _new_appointment(
+        doctor,
+        chart_id=chart.id,
         starts_at=slot.starts_at,
         ends_at=slot.ends_at,
-        timezone=doctor.timezone,
-        type=data.type.value,
-        status=AppointmentStatus.requested.value,
+        type_=data.type,
         reason=data.reason,
-        fee=doctor.consultation_fee,
-        currency=doctor.currency,
-        payment_status=(
-            AppointmentPaymentStatus.unpaid.value
-            if doctor.consultation_fee > 0
-            else AppointmentPaymentStatus.not_required.value
-        ),
+        status=AppointmentStatus.requested,
         booked_by=principal.actor_id,
-        video_room=secrets.token_urlsafe(24) if data.type == AppointmentType.video else None,
     )
     _reminders_covered(appointment, moment)
     session.add(appointment)
@@ -314,3 +304,98 @@ async def reschedule(
         previous_starts_at=notices.when(appointment, previous),
     )
     return appointment_view(appointment, names)
+
+
+def _new_appointment(
+    doctor: PublicDoctor,
+    *,
+    chart_id: uuid.UUID,
+    starts_at: datetime,
+    ends_at: datetime,
+    type_: AppointmentType,
+    reason: str | None,
+    status: AppointmentStatus,
+    booked_by: uuid.UUID | None,
+) -> Appointment:
+    """The row a booking writes: fee and currency from the doctor's public profile, a
+    room for a video appointment."""
+    return Appointment(
+        organization_id=doctor.organization_id,
+        patient_id=chart_id,
+        doctor_id=doctor.id,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        timezone=doctor.timezone,
+        type=type_.value,
+        status=status.value,
+        reason=reason,
+        fee=doctor.consultation_fee,
+        currency=doctor.currency,
+        payment_status=(
+            AppointmentPaymentStatus.unpaid.value
+            if doctor.consultation_fee > 0
+            else AppointmentPaymentStatus.not_required.value
+        ),
+        booked_by=booked_by,
+        video_room=secrets.token_urlsafe(24) if type_ == AppointmentType.video else None,
+    )
+
+
+async def record_earlier_booking(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    doctor_id: uuid.UUID,
+    chart_id: uuid.UUID,
+    starts_at: datetime,
+    minutes: int,
+    type_: AppointmentType,
+    reason: str | None,
+    booked_by: uuid.UUID | None,
+    via: str,
+) -> uuid.UUID:
+    """An appointment that was booked before now (history brought in from elsewhere, or
+    the demo's past visits): `confirmed`, at `starts_at`, which may be in the past.
+
+    `book` rightly offers only free slots from now plus the lead time, and the lifecycle
+    lets an appointment be checked in, started or marked a no-show only around or after
+    its start; a visit under way, finished or missed today was booked in the past,
+    which is what this records. The row is what `book` writes, under the caller's tenant
+    context (row-level security and the exclusion constraints apply), audited as a
+    booking marked `via`, with no emails (they would announce a time already passed)
+    and no reminders due. What happens next goes through the lifecycle."""
+    doctor = await directory.public_profile(session, doctor_id)
+    appointment = _new_appointment(
+        doctor,
+        chart_id=chart_id,
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(minutes=minutes),
+        type_=type_,
+        reason=reason,
+        status=AppointmentStatus.confirmed,
+        booked_by=booked_by,
+    )
+    moment = now()
+    appointment.reminder_24h_sent_at = moment
+    appointment.reminder_1h_sent_at = moment
+    session.add(appointment)
+    refused = await AppointmentRepository(session).flush_or_overlap()
+    if refused is not None:
+        raise _overlap_error(refused)
+    audit.record(
+        session,
+        "appointment.booked",
+        actor=principal,
+        organization_id=appointment.organization_id,
+        entity_type="appointment",
+        entity_id=appointment.id,
+        metadata={
+            "doctor_id": str(appointment.doctor_id),
+            "patient_id": str(appointment.patient_id),
+            "starts_at": appointment.starts_at.isoformat(),
+            "type": appointment.type,
+            "by": principal.role,
+            "via": via,
+        },
+    )
+    return appointment.id

@@ -21,15 +21,14 @@ appointment and consultation services, and the doctors write medical records.
 Natural keys: organization slugs, emails, a chart's names and date of birth, an
 appointment's doctor and reason, a record's chart, kind and title.
 
-What the services cannot do is book the past: an appointment that is already under
-way, finished or missed has to have been booked earlier, so it is written as history
-(`_record_history`, the one place this module inserts a row itself) and then moved
-through the lifecycle like any other.
+Booking refuses the past: an appointment that is already under way, finished or
+missed has to have been booked earlier, so it is recorded as an earlier booking
+(`appointments.booking.record_earlier_booking`) and then moved through the lifecycle
+like any other.
 """
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -91,7 +90,6 @@ from medhub.kit.security import PasswordHasher
 from medhub.kit.tenancy import set_system_context, set_tenant_context
 from medhub.models.appointments import (
     Appointment,
-    AppointmentPaymentStatus,
     AppointmentStatus,
     AppointmentType,
 )
@@ -1110,64 +1108,23 @@ async def _record_history(
     minutes: int,
     demo: DemoAppointment,
 ) -> uuid.UUID:
-    """An appointment booked before the demo began: `confirmed`, at `starts_at`.
-
-    Why this bypasses `booking.book`: booking offers only free slots after now plus
-    APPOINTMENT_MIN_LEAD_MINUTES (the past and the next hour are refused, rightly), and
-    the lifecycle's time rules then let an appointment be checked in, started, or
-    marked a no-show only around or after its start. An appointment that is under way,
-    finished or missed today was therefore booked in the past, which no service can do
-    now. So the row is written as `book` would have written it then (same fields, from
-    the doctor's public profile; in the organization admin's tenant context, so
-    row-level security and the exclusion constraints apply as to a booking), audited
-    as a booking marked `via: seed demo history`, without the booking emails (they
-    would announce a time that has passed). Everything after it (check-in, start,
-    consultation, completion, no-show) goes through the services."""
-    doctor = await directory.public_profile(session, doctor_id)
-    moment = appointments.now()
-    appointment = Appointment(
-        organization_id=doctor.organization_id,
-        patient_id=chart_id,
-        doctor_id=doctor_id,
-        starts_at=starts_at,
-        ends_at=starts_at + timedelta(minutes=minutes),
-        timezone=doctor.timezone,
-        type=demo.type.value,
-        status=AppointmentStatus.confirmed.value,
-        reason=demo.reason,
-        fee=doctor.consultation_fee,
-        currency=doctor.currency,
-        payment_status=(
-            AppointmentPaymentStatus.unpaid.value
-            if doctor.consultation_fee > 0
-            else AppointmentPaymentStatus.not_required.value
-        ),
-        booked_by=booked_by,
-        video_room=secrets.token_urlsafe(24) if demo.type == AppointmentType.video else None,
-        # Nothing left to remind anyone of.
-        reminder_24h_sent_at=moment,
-        reminder_1h_sent_at=moment,
-    )
+    """An appointment booked before the demo began (under way, finished or missed today):
+    recorded by the organization's admin through the appointments domain's
+    `record_earlier_booking` (`book` refuses the past, rightly). Everything after it
+    (check-in, start, consultation, completion, no-show) goes through the lifecycle."""
     await act_as(session, admin)
-    session.add(appointment)
-    await session.flush()
-    audit.record(
+    return await booking.record_earlier_booking(
         session,
-        "appointment.booked",
-        actor=admin,
-        organization_id=appointment.organization_id,
-        entity_type="appointment",
-        entity_id=appointment.id,
-        metadata={
-            "doctor_id": str(doctor_id),
-            "patient_id": str(chart_id),
-            "starts_at": starts_at.isoformat(),
-            "type": appointment.type,
-            "by": admin.role,
-            "via": "seed demo history",
-        },
+        admin,
+        doctor_id=doctor_id,
+        chart_id=chart_id,
+        starts_at=starts_at,
+        minutes=minutes,
+        type_=demo.type,
+        reason=demo.reason,
+        booked_by=booked_by,
+        via="seed demo history",
     )
-    return appointment.id
 
 
 async def _book(
