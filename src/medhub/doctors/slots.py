@@ -19,12 +19,14 @@ instants (plus the local start, for display). Across daylight-saving changes:
   times only once in the schedule.)
 
 The busy time of appointments is a seam for the appointments work: `free_slots` takes
-it (`busy`) and drops every slot overlapping it.
+it (`busy`) and drops every slot overlapping it, in one sweep (`_outside`): the busy
+intervals sorted once by start, the slots walked in time order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -146,12 +148,54 @@ def iter_free_slots(
     not_before: datetime,
     busy: Sequence[Interval] = (),
 ) -> Iterator[Slot]:
+    """`free_slots`, one at a time, in time order."""
+    return _outside(_slots_from(schedule, first, last, not_before), busy)
+
+
+def _slots_from(
+    schedule: Schedule, first: date, last: date, not_before: datetime
+) -> Iterator[Slot]:
+    """The slots of the dates `first`..`last` starting at `not_before` or later, in time
+    order: each date's in order (`day_slots`), and a date's all before the next date's
+    (a window lies within its date's wall-clock day, 00:00-24:00, and a slot ends
+    within its window in real time too: see `window_slots`)."""
     day = first
     while day <= last:
         for slot in day_slots(schedule, day):
-            if slot.starts_at < not_before:
-                continue
-            if any(slot.starts_at < end and start < slot.ends_at for start, end in busy):
-                continue
-            yield slot
+            if slot.starts_at >= not_before:
+                yield slot
         day += timedelta(days=1)
+
+
+def _outside(slots: Iterable[Slot], busy: Sequence[Interval]) -> Iterator[Slot]:
+    """The `slots` that overlap no `busy` interval, in one sweep.
+
+    A slot [s, e) overlaps a busy [start, end) when `s < end and start < e`; so it
+    overlaps some interval exactly when, among the intervals starting before `e`, the
+    latest end is after `s`. With the intervals sorted by start once, those starting
+    before `e` are a prefix, whose latest end is kept per length (`reach`); as the
+    slots come in time order their ends grow, and the prefix only lengthens: one
+    pointer walks the intervals once, alongside the slots. (A slot ending earlier
+    than the one before it, which the availability rules never give, is answered
+    the same, by a binary search back.)
+    """
+    if not busy:
+        yield from slots
+        return
+    ordered = sorted(busy, key=lambda interval: interval[0])
+    starts = [start for start, _ in ordered]
+    # reach[k]: the latest end of the first k intervals (by start); reach[0] is no end.
+    reach = [datetime.min.replace(tzinfo=UTC)]
+    for _, end in ordered:
+        reach.append(max(reach[-1], end))
+    count = len(starts)
+    taken = 0  # how many intervals start before the current slot's end
+    for slot in slots:
+        ends_at = slot.ends_at
+        if taken and starts[taken - 1] >= ends_at:
+            taken = bisect_left(starts, ends_at, hi=taken)
+        while taken < count and starts[taken] < ends_at:
+            taken += 1
+        if reach[taken] > slot.starts_at:
+            continue
+        yield slot
