@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
+from procrastinate.manager import JobManager
 
 from medhub.config import Settings
 from medhub.kit.db import Database
@@ -77,6 +78,38 @@ async def test_workers_in_one_process_share_one_database(
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await running
+    assert admin_sql("SELECT count(*) FROM procrastinate_workers") == [(0,)]
+
+
+async def test_a_worker_cancelled_as_it_registers_still_unregisters(
+    app: FastAPI, database: Database, admin_sql: AdminSql, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled once its registration is committed but before it has read its id back
+    (a shutdown right at start-up, or a test that cancels as soon as it sees the row),
+    the worker still stops gracefully and leaves the list of workers."""
+    registered = asyncio.Event()
+    resume = asyncio.Event()
+    register = JobManager.register_worker
+
+    async def register_then_pause(self: JobManager) -> int:
+        worker_id = await register(self)
+        registered.set()
+        await resume.wait()
+        return worker_id
+
+    monkeypatch.setattr(JobManager, "register_worker", register_then_pause)
+    running = asyncio.create_task(
+        run_worker(
+            JobRuntime(settings=app.state.settings, database=database),
+            install_signal_handlers=False,
+        )
+    )
+    await asyncio.wait_for(registered.wait(), 10)
+    assert admin_sql("SELECT count(*) FROM procrastinate_workers") == [(1,)]
+    running.cancel()
+    resume.set()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(running, 30)
     assert admin_sql("SELECT count(*) FROM procrastinate_workers") == [(0,)]
 
 

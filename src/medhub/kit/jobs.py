@@ -12,6 +12,7 @@ the process's `JobRuntime` in their job context.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ from procrastinate import App, BaseConnector, JobContext, PsycopgConnector, Retr
 from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy
 from procrastinate.tasks import Task
+from procrastinate.worker import Worker
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medhub.config import Settings, get_settings
@@ -190,13 +192,15 @@ async def run_worker(
     listen_notify: bool = True,
 ) -> None:
     """Run a worker against this process's database until stopped (or, with
-    `wait=False`, until the queues are empty). Several may run at once in one process."""
+    `wait=False`, until the queues are empty). Several may run at once in one process.
+
+    Cancelling it stops the worker as a stop signal does, whatever it is doing: running
+    jobs finish, and it leaves the database's list of workers."""
     global _worker_settings  # noqa: PLW0603 - one worker runtime per process
     _worker_settings = runtime.settings
     async with _worker_pool(runtime.database.url, size=concurrency + 2):
         options: dict[str, Any] = {"queues": list(queues)} if queues else {}
-        await jobs_app.run_worker_async(
-            **options,
+        options.update(
             concurrency=concurrency,
             wait=wait,
             name=name,
@@ -206,6 +210,48 @@ async def run_worker(
             fetch_job_polling_interval=1.0 if not wait else 5.0,
             shutdown_graceful_timeout=30,
         )
+        # What `jobs_app.run_worker_async` does, keeping hold of the worker to stop it.
+        jobs_app.perform_import_paths()  # type: ignore[no-untyped-call]
+        worker = Worker(app=jobs_app, **{**jobs_app.worker_defaults, **options})
+        await _until_stopped(worker)
+
+
+async def _until_stopped(worker: Worker) -> None:
+    """Run `worker`; when cancelled, stop it gracefully and wait for it, then re-raise.
+
+    procrastinate stops gracefully on cancellation only once the worker is running: a
+    cancellation during start-up, after the INSERT registering the worker committed but
+    before the worker reads its id back, ends it without unregistering (a phantom
+    worker in `procrastinate_workers` until another worker's start prunes it). A stop
+    request is honoured at every stage, including that one.
+    """
+    started = False
+
+    async def run() -> None:
+        nonlocal started
+        started = True
+        # Synchronously up to its first await, `run` forgets any earlier stop request;
+        # from here on a stop() reaches it.
+        await worker.run()  # type: ignore[no-untyped-call]
+
+    task = asyncio.ensure_future(run())
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if not started:
+            task.cancel()  # it never ran: nothing to stop or unregister
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            raise
+        worker.stop()  # type: ignore[no-untyped-call]
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # Cancelled again while stopping: stop at once, as procrastinate does.
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        raise
 
 
 JOB_RETENTION = timedelta(days=7)
