@@ -63,8 +63,10 @@ async def test_a_doctor_adds_a_record_and_both_read_it(
     assert record["organization_id"] == str(clinic.id)
     assert record["author_id"] == str(clinic.doctor.id)
     assert record["consultation_id"] is None
-    assert data(await client.get(url(clinic, record), headers=clinic.doctor.headers)) == record
-    assert data(await client.get(url(clinic, record), headers=clinic.patient.headers)) == record
+    # A single read also lists the record's files (none yet).
+    detail = {**record, "files": []}
+    assert data(await client.get(url(clinic, record), headers=clinic.doctor.headers)) == detail
+    assert data(await client.get(url(clinic, record), headers=clinic.patient.headers)) == detail
     assert audit_count(admin_sql, "medical_record.created", record["id"]) == 1
     assert audit_count(admin_sql, "medical_record.read", record["id"]) == 2
     rows = admin_sql(

@@ -732,3 +732,32 @@ async def test_row_level_security_keeps_other_tenants_away_from_clinical_files(
     assert await visible(other_clinic.patient) == 0
     assert await visible(clinic.doctor) == 2
     assert await visible(clinic.patient) == 3
+
+
+async def test_a_record_lists_its_files_but_not_their_thumbnails(
+    client: httpx.AsyncClient, clinic: Clinic
+) -> None:
+    record = await add_record(client, clinic)
+    other = await add_record(client, clinic)
+    scan = await medical_file(client, clinic, record_id=record["id"], content=photo())
+    report = await medical_file(
+        client, clinic, record_id=record["id"], content=samples.pdf("Report"), file_name="r.pdf"
+    )
+    await medical_file(client, clinic, content=samples.pdf("Loose letter"))
+    url = f"/api/v1/patients/{clinic.chart.id}/records/{record['id']}"
+
+    detail = data(await client.get(url, headers=clinic.doctor.headers))
+
+    files = {item["id"]: item for item in detail["files"]}
+    assert set(files) == {scan["id"], report["id"]}
+    assert files[report["id"]]["mime_type"] == "application/pdf"
+    for reader in (clinic.doctor, clinic.patient):
+        got = await download(client, reader, files[scan["id"]]["download_url"])
+        assert got.status_code == 200, got.text
+    empty = data(
+        await client.get(
+            f"/api/v1/patients/{clinic.chart.id}/records/{other['id']}",
+            headers=clinic.doctor.headers,
+        )
+    )
+    assert empty["files"] == []

@@ -22,6 +22,7 @@ from medhub.records.auth import MedicalHistoryReader, RecordsRead, RecordsWrite
 from medhub.records.schemas import (
     MedicalHistory,
     RecordCreate,
+    RecordDetail,
     RecordFilters,
     RecordRead,
     RecordUpdate,
@@ -100,7 +101,7 @@ async def create_record(
 @router.get(
     RECORD,
     tags=["records"],
-    response_model=Envelope[RecordRead],
+    response_model=Envelope[RecordDetail],
     summary="One medical record (audited read)",
 )
 async def get_record(

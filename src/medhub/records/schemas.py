@@ -42,6 +42,22 @@ class RecordRead(BaseModel):
     updated_at: datetime
 
 
+class RecordFile(BaseModel):
+    """A file attached to the record (`POST /upload/medical` with its `record_id`)."""
+
+    id: uuid.UUID
+    document_type: str
+    file_name: str
+    file_size: int
+    mime_type: str
+    created_at: datetime
+    download_url: str
+
+
+class RecordDetail(RecordRead):
+    files: list[RecordFile]
+
+
 class _RecordFields(Input):
     @field_validator("recorded_on", check_fields=False)
     @classmethod

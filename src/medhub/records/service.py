@@ -19,9 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from medhub.audit import service as audit
 from medhub.authz.principal import Principal
 from medhub.consultations import service as consultations
+from medhub.documents import service as documents
+from medhub.documents.schemas import DOWNLOAD_URL
 from medhub.kit.errors import ErrorDetail, ValidationFailed
 from medhub.kit.pagination import PageParams
 from medhub.models.consultations import MedicalRecord
+from medhub.models.documents import DocumentEntity, DocumentType
 from medhub.models.patients import Patient
 from medhub.patients import service as patients
 from medhub.records.exceptions import RecordNotFound
@@ -115,7 +118,19 @@ async def read_record(
     chart = await patients.get_patient(session, principal, patient_id)
     record = await _record(session, chart, record_id)
     _audit(session, "medical_record.read", principal, chart, record_id=record.id)
-    return record_view(record)
+    files = await documents.summaries_for_entity(
+        session, DocumentEntity.medical_record.value, record.id
+    )
+    return {
+        **record_view(record),
+        # An image's thumbnail is a document of the record too; it is reached through
+        # the image (`GET /upload/{id}`), not listed as a file of its own.
+        "files": [
+            {**row, "download_url": DOWNLOAD_URL.format(id=row["id"])}
+            for row in files
+            if row["document_type"] != DocumentType.thumbnail.value
+        ],
+    }
 
 
 async def create_record(
