@@ -144,3 +144,30 @@ async def test_work_that_ends_gives_the_lock_up(database_urls: DatabaseUrls) -> 
     finally:
         await stop(first)
         await stop(second)
+
+
+async def test_a_stop_that_arrives_as_the_lock_check_completes_still_stops(
+    database_urls: DatabaseUrls,
+) -> None:
+    events: list[str] = []
+    work = Work("w", events)
+    election = WorkerElection(database_urls.app, retry_seconds=RETRY)
+    task = asyncio.create_task(election.run(work))
+    try:
+        await eventually(lambda: work.running, message="the lone candidate was not elected")
+        connection = election._connection
+        assert connection is not None
+        check = connection.execute
+
+        async def check_then_get_stopped(*args: Any, **kwargs: Any) -> Any:
+            result = await check(*args, **kwargs)
+            task.cancel()  # the stop arrives just as the "still elected?" query completes
+            return result
+
+        connection.execute = check_then_get_stopped  # type: ignore[method-assign]
+        finished, _ = await asyncio.wait({task}, timeout=RETRY * 20)
+        assert task in finished, "the election went on (holding the lock) after being stopped"
+        assert task.cancelled()
+        assert events == ["w started", "w stopped"]
+    finally:
+        await stop(task)

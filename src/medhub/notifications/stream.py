@@ -141,9 +141,11 @@ class NotificationStream:
         next_beat = loop.time() + self.heartbeat
         while True:
             try:
-                first = await asyncio.wait_for(
-                    subscription.next(), timeout=max(0.0, next_beat - loop.time())
-                )
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the
+                # cancellation of a closing stream when an event arrives at that moment,
+                # and this loop would then outlive its client.
+                async with asyncio.timeout(max(0.0, next_beat - loop.time())):
+                    first = await subscription.next()
             except TimeoutError:
                 # The hub announces revocations; this catches what it cannot (a
                 # session that expired, a NOTIFY lost while it reconnected).

@@ -82,7 +82,11 @@ class WorkerElection:
         if not self.elected or self._connection is None:
             return False
         try:
-            await asyncio.wait_for(self._connection.execute("SELECT 1"), self.retry_seconds)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation that arrives as the query completes, and a cancelled
+            # `run` would then go on holding the lock (and its caller wait forever).
+            async with asyncio.timeout(self.retry_seconds):
+                await self._connection.execute("SELECT 1")
         except (psycopg.Error, TimeoutError):
             self.elected = False
             await self._disconnect()
