@@ -463,3 +463,13 @@ def factory(app: FastAPI, client: httpx.AsyncClient) -> Any:
     from tests.factories import Factory  # noqa: PLC0415
 
     return Factory(app, client)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The rate limiter's backend of a test run once per backend: Redis only where a
+    server is configured (CI sets REDIS_URL, so there neither variant is skipped)."""
+    name: str = request.param
+    if name == "redis" and not os.environ.get("REDIS_URL"):
+        pytest.skip("REDIS_URL is not set: the Redis-backed variant needs a Redis server")
+    return name

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import random
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -221,3 +223,28 @@ def scalar(admin_sql: AdminSql, statement: str, params: Any = None) -> Any:
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+def random_ip() -> str:
+    return f"10.{random.randint(0, 255)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+
+
+@asynccontextmanager
+async def limited(
+    make_settings: MakeSettings, backend: str, *, peer: str | None = None, **overrides: Any
+) -> AsyncIterator[Served]:
+    """An app with rate limits on (tests run without them) on `backend` ("memory" or
+    "redis": the `backend` fixture), with its own client address; Redis counters
+    outlive an app, so they are reset."""
+    # REDIS_URL is set explicitly either way: Settings would otherwise read it from the env.
+    values: dict[str, Any] = {
+        "RATE_LIMIT_ENABLED": True,
+        "REDIS_URL": os.environ["REDIS_URL"] if backend == "redis" else None,
+        **overrides,
+    }
+    async with serve(make_settings(**values), peer=peer or random_ip()) as served:
+        limiter = served.app.state.rate_limiter
+        assert limiter.backend == backend
+        if backend == "redis":
+            await limiter.reset()
+        yield served

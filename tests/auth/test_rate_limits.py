@@ -7,11 +7,7 @@ Redis counters outlive an app, so each test resets them and uses its own client 
 from __future__ import annotations
 
 import os
-import random
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
 import pytest
@@ -21,11 +17,12 @@ from tests.auth.helpers import (
     STRONG_PASSWORD,
     AdminSql,
     MakeSettings,
-    Served,
     assert_error,
     bearer,
+    limited,
     login,
     login_ok,
+    random_ip,
     register,
     scalar,
     serve,
@@ -33,36 +30,6 @@ from tests.auth.helpers import (
 from tests.factories import Factory, mail_to
 
 WRONG = "Wrong-Password-99!"
-
-
-@pytest.fixture(params=["memory", "redis"])
-def backend(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    if name == "redis" and not os.environ.get("REDIS_URL"):
-        pytest.skip("REDIS_URL is not set")
-    return name
-
-
-def random_ip() -> str:
-    return f"10.{random.randint(0, 255)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
-
-
-@asynccontextmanager
-async def limited(
-    make_settings: MakeSettings, backend: str, *, peer: str | None = None, **overrides: Any
-) -> AsyncIterator[Served]:
-    # REDIS_URL is set explicitly either way: Settings would otherwise read it from the env.
-    values: dict[str, Any] = {
-        "RATE_LIMIT_ENABLED": True,
-        "REDIS_URL": os.environ["REDIS_URL"] if backend == "redis" else None,
-        **overrides,
-    }
-    async with serve(make_settings(**values), peer=peer or random_ip()) as served:
-        limiter = served.app.state.rate_limiter
-        assert limiter.backend == backend
-        if backend == "redis":
-            await limiter.reset()
-        yield served
 
 
 def assert_limited(response: httpx.Response, limit: int) -> None:

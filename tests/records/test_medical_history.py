@@ -4,11 +4,7 @@ conditions, consultations and records across organizations, behind a one-time co
 
 from __future__ import annotations
 
-import os
-import random
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -16,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.assertions import assert_error
-from tests.auth.helpers import MakeSettings, Served, serve
+from tests.auth.helpers import MakeSettings, limited
 from tests.consultations.helpers import AdminSql, audit_count, delete_chart, make_chart
 from tests.doctors.helpers import data
 from tests.factories import Account, Factory
@@ -363,29 +359,6 @@ async def test_the_path_is_not_read_as_a_chart_id(
 
 
 # Rate limit: MedConnect's 10 a minute per user
-
-
-@pytest.fixture(params=["memory", "redis"])
-def backend(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    if name == "redis" and not os.environ.get("REDIS_URL"):
-        pytest.skip("REDIS_URL is not set")
-    return name
-
-
-@asynccontextmanager
-async def limited(make_settings: MakeSettings, backend: str) -> AsyncIterator[Served]:
-    """An app with rate limits on (tests run without them), with its own client address;
-    Redis counters outlive an app, so they are reset."""
-    settings = make_settings(
-        RATE_LIMIT_ENABLED=True,
-        REDIS_URL=os.environ["REDIS_URL"] if backend == "redis" else None,
-    )
-    peer = f"10.{random.randint(0, 255)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
-    async with serve(settings, peer=peer) as served:
-        if backend == "redis":
-            await served.app.state.rate_limiter.reset()
-        yield served
 
 
 async def test_the_eleventh_read_in_a_minute_is_429(
