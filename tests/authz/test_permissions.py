@@ -66,6 +66,12 @@ CLINICAL_MATRIX = {
     Action.APPOINTMENTS_READ: {"admin", "doctor", "patient"},
     Action.APPOINTMENTS_MANAGE: {"admin", "doctor"},
     Action.PATIENT_SELF: {"patient"},
+    # Issue 15's: pharmacists reach prescriptions only by dispensing them.
+    Action.PRESCRIPTIONS_WRITE: {"doctor"},
+    Action.PRESCRIPTIONS_READ: {"admin", "doctor"},
+    Action.PRESCRIPTIONS_DISPENSE: {"pharmacist"},
+    Action.PHARMACY_HISTORY_READ: {"admin", "pharmacist"},
+    Action.PHARMACY_STOCK_MANAGE: {"admin", "pharmacist"},
 }
 
 

@@ -54,6 +54,15 @@ class Action(StrEnum):
     APPOINTMENTS_MANAGE = "appointments.manage"
     # A patient's own: profile, charts' claim, medical history, access log.
     PATIENT_SELF = "patients.self"
+    # Prescriptions: writing them (doctors); listing the organization's (its doctors,
+    # and its admins without the clinical text).
+    PRESCRIPTIONS_WRITE = "prescriptions.write"
+    PRESCRIPTIONS_READ = "prescriptions.read"
+    # A pharmacy: scanning, validating, dispensing and rejecting prescriptions
+    # (pharmacists); its dispensing history and its stock (its admins and pharmacists).
+    PRESCRIPTIONS_DISPENSE = "prescriptions.dispense"
+    PHARMACY_HISTORY_READ = "pharmacy.history_read"
+    PHARMACY_STOCK_MANAGE = "pharmacy.stock_manage"
 
 
 Y, N = True, False
@@ -102,6 +111,11 @@ MATRIX: dict[Action, tuple[bool, ...]] = {
     Action.APPOINTMENTS_READ:    (N,     Y,     N,     N,     N,     Y,     N,     Y),
     Action.APPOINTMENTS_MANAGE:  (N,     Y,     N,     N,     N,     Y,     N,     N),
     Action.PATIENT_SELF:         (N,     N,     N,     N,     N,     N,     N,     Y),
+    Action.PRESCRIPTIONS_WRITE:  (N,     N,     N,     N,     N,     Y,     N,     N),
+    Action.PRESCRIPTIONS_READ:   (N,     Y,     N,     N,     N,     Y,     N,     N),
+    Action.PRESCRIPTIONS_DISPENSE: (N,   N,     N,     N,     N,     N,     Y,     N),
+    Action.PHARMACY_HISTORY_READ: (N,    Y,     N,     N,     N,     N,     Y,     N),
+    Action.PHARMACY_STOCK_MANAGE: (N,    Y,     N,     N,     N,     N,     Y,     N),
 }
 # fmt: on
 
