@@ -118,6 +118,11 @@ class Prescription(IdMixin, TimestampMixin, Base):
     consultation_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("consultations.id", ondelete="SET NULL"), index=True
     )
+    # The names as they stood at issue, as a paper prescription prints them: the
+    # pharmacy sees them without reading the chart, the user or the organization.
+    patient_name: Mapped[str] = mapped_column(String(200))
+    prescriber_name: Mapped[str] = mapped_column(String(200))
+    organization_name: Mapped[str] = mapped_column(String(200))
     # RX-YYYYMMDD-NNNN: the date of issue and a platform-wide counter.
     number: Mapped[str] = mapped_column(String(32), unique=True)
     # The reference number a pharmacy may type instead of scanning: shown to the
