@@ -70,6 +70,8 @@ TEST_SECRET = "test-secret-" + "x" * 40
 # Fixed, so that a worker's databases and apps agree; a rotation test adds its own.
 TEST_FIELD_KEYS = "1:" + base64.urlsafe_b64encode(b"k" * 32).decode()
 TEST_FIELD_INDEX_KEY = base64.urlsafe_b64encode(b"i" * 32).decode()
+# The test apps' prescription QR signing key (Ed25519 seed, base64url).
+TEST_PRESCRIPTION_KEY = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"
 APP_ROLE = "medhub_app"
 # The xdist worker this process is ("gw0", "gw1", ...), or None when pytest runs alone.
 WORKER = os.environ.get("PYTEST_XDIST_WORKER")
@@ -310,6 +312,7 @@ def _settings_for(app_url: str, admin_url: str, data_dir: Path, **overrides: Any
         "JWT_SECRET": TEST_SECRET,
         "FIELD_ENCRYPTION_KEYS": TEST_FIELD_KEYS,
         "FIELD_INDEX_KEY": TEST_FIELD_INDEX_KEY,
+        "PRESCRIPTION_SIGNING_KEY": TEST_PRESCRIPTION_KEY,
         "LOG_JSON": True,
         **CHEAP_HASHING,
         # Tests that use Redis say so (Settings would otherwise read REDIS_URL from the

@@ -9,7 +9,11 @@ import pytest
 
 from medhub.config import ConfigurationError, Environment, Settings, prepare_settings
 
-KEYS = {"FIELD_ENCRYPTION_KEYS": "1:" + "a" * 43, "FIELD_INDEX_KEY": "b" * 43}
+KEYS = {
+    "FIELD_ENCRYPTION_KEYS": "1:" + "a" * 43,
+    "FIELD_INDEX_KEY": "b" * 43,
+    "PRESCRIPTION_SIGNING_KEY": "c" * 43,
+}
 
 
 def make(**values: object) -> Settings:

@@ -49,12 +49,17 @@ from medhub.notifications.notify_hub import NotifyHub
 from medhub.notifications.router import router as notifications_router
 from medhub.ops.provision import check_app_role, prepare_database, wait_for_database
 from medhub.ops.worker_election import WorkerElection
+from medhub.orders import lifecycle as order_lifecycle
 from medhub.orders.document_access import DOCUMENT_ACCESS as ORDER_DOCUMENT_ACCESS
 from medhub.orders.router import router as orders_router
 from medhub.organizations.router import router as organizations_router
 from medhub.patients.router import router as patients_router
 from medhub.payments.router import router as payments_router
 from medhub.payments.router import webhook_router as payment_webhooks_router
+from medhub.pharmacy_stock import restock as pharmacy_restock
+from medhub.pharmacy_stock.router import router as pharmacy_stock_router
+from medhub.prescriptions.public import router as prescription_public_router
+from medhub.prescriptions.router import router as prescriptions_router
 from medhub.records.router import router as records_router
 from medhub.reports.router import router as reports_router
 from medhub.uploads.document_access import DOCUMENT_ACCESS as UPLOAD_DOCUMENT_ACCESS
@@ -226,6 +231,9 @@ def create_app(
     # An appointment that starts opens its consultation, in the same unit of work
     # (consultations reads appointments, so appointments cannot call it directly).
     appointment_lifecycle.on_start("consultation", _open_consultation)
+    # A delivered reorder arrives in its pharmacy's stock, in the same unit of work (the
+    # pharmacy stock domain places its orders through orders, so orders cannot call it).
+    order_lifecycle.on_delivered("pharmacy_stock", pharmacy_restock.stock_delivered_order)
     # Late-bound: in embedded mode the database is created by the lifespan.
     metrics.add_pool_gauges(lambda: app.state.database.pool_status())  # noqa: PLW0108
 
@@ -265,6 +273,9 @@ def create_app(
         # Before patients: `/patients/medical-history` must not be read as
         # `/patients/{patient_id}`.
         records_router,
+        # Before patients and doctors: `/patients/prescriptions` and
+        # `/doctors/prescriptions` must not be read as `/patients/{id}`, `/doctors/{id}`.
+        prescriptions_router,
         # Before doctors: `/doctors/patients` must not be read as `/doctors/{doctor_id}`.
         patients_router,
         # Before doctors too: `/doctors/medical-visits` is the consultations router's.
@@ -272,10 +283,13 @@ def create_app(
         doctors_router,
         appointments_router,
         uploads_router,
+        pharmacy_stock_router,
     ):
         app.include_router(router, prefix=API_PREFIX, dependencies=api_dependencies)
     app.include_router(payment_webhooks_router, prefix=API_PREFIX)
     app.include_router(health_router)
+    # Public, at the root: the keys that verify prescription QR codes (/.well-known/...).
+    app.include_router(prescription_public_router)
 
     app.add_middleware(MisroutedMethodGuard)
     # Inside CORS and the request context, so its 400s carry their headers and request id.

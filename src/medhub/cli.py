@@ -50,6 +50,12 @@ from medhub.ops.provision import (
     wait_for_database,
 )
 from medhub.organizations.cli import tenants_app, users_app
+from medhub.prescriptions.tokens import (
+    generate_signing_key,
+    key_id,
+    private_key_text,
+    public_key_text,
+)
 
 app = typer.Typer(help="MedHub healthcare-platform backend", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema: upgrade, current, revision", no_args_is_help=True)
@@ -330,6 +336,23 @@ def crypto_generate_key(
     typer.echo(
         f'Put it first in FIELD_ENCRYPTION_KEYS ("{version}:...,<the entries there now>"),'
         " restart every process, then run `medhub crypto rotate`.",
+        err=True,
+    )
+
+
+@crypto_app.command("generate-prescription-key")
+def crypto_generate_prescription_key() -> None:
+    """Print a new PRESCRIPTION_SIGNING_KEY (Ed25519); nothing is changed."""
+    key = generate_signing_key()
+    public_key = key.public_key()
+    typer.echo(private_key_text(key))
+    typer.echo(
+        f"Public key: {public_key_text(public_key)}\n"
+        f"Key id (kid): {key_id(public_key)}\n"
+        "Set PRESCRIPTION_SIGNING_KEY to it. Add the public key of the key it replaces (the "
+        "`x` of the first key at /.well-known/prescription-keys) to "
+        "PRESCRIPTION_PREVIOUS_PUBLIC_KEYS, so QR codes already issued still verify, and "
+        "restart every process; remove that entry once those codes have expired.",
         err=True,
     )
 

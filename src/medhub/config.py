@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import os
 import secrets
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -20,9 +22,16 @@ from medhub.field_crypto import FieldCryptoError, Keyring
 
 # Secrets that development generates once and keeps under DATA_DIR, and that
 # production must be given explicitly.
-GENERATED_SECRETS = ("JWT_SECRET", "FIELD_ENCRYPTION_KEYS", "FIELD_INDEX_KEY")
+GENERATED_SECRETS = (
+    "JWT_SECRET",
+    "FIELD_ENCRYPTION_KEYS",
+    "FIELD_INDEX_KEY",
+    "PRESCRIPTION_SIGNING_KEY",
+)
 # Secrets whose value is a key specification rather than a long random string.
-KEY_SECRETS = frozenset({"FIELD_ENCRYPTION_KEYS", "FIELD_INDEX_KEY"})
+KEY_SECRETS = frozenset({"FIELD_ENCRYPTION_KEYS", "FIELD_INDEX_KEY", "PRESCRIPTION_SIGNING_KEY"})
+# Ed25519 keys, private (the seed) and public alike, are 32 bytes (RFC 8032).
+ED25519_KEY_BYTES = 32
 MIN_SECRET_LENGTH = 32
 # Settings that are URLs which may carry a password.
 URL_SETTINGS = frozenset({"DATABASE_URL", "DATABASE_READ_URL", "DATABASE_ADMIN_URL", "REDIS_URL"})
@@ -77,6 +86,16 @@ class Settings(BaseSettings):
     FIELD_ENCRYPTION_KEYS: SecretStr | None = None
     # HMAC key of the blind indexes (exact search on encrypted phone/national id).
     FIELD_INDEX_KEY: SecretStr | None = None
+    # The Ed25519 key that signs prescriptions' QR tokens: base64url of the 32-byte
+    # private key, the `d` of its JWK (RFC 8037); `medhub crypto
+    # generate-prescription-key` prints one.
+    PRESCRIPTION_SIGNING_KEY: SecretStr | None = None
+    # Public keys of earlier signing keys (base64url of 32 bytes, a JWK's `x`),
+    # comma-separated: QR codes they signed still verify, and
+    # /.well-known/prescription-keys publishes them, until they are removed from here.
+    PRESCRIPTION_PREVIOUS_PUBLIC_KEYS: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # How long a prescription (and its QR code) is valid after it is issued.
+    PRESCRIPTION_VALID_DAYS: int = Field(default=30, ge=1, le=365)
 
     # Peers whose X-Forwarded-For is believed (IPs or CIDRs); everyone else's is ignored.
     TRUSTED_PROXIES: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -121,6 +140,16 @@ class Settings(BaseSettings):
     RATE_LIMIT_OTP: str = "3/5minutes"
     # Per user (MedConnect: "Medical History Access: 10 per minute per user").
     RATE_LIMIT_MEDICAL_HISTORY: str = "10/minute"
+    # Per user (MedConnect: prescription creation 10, QR emails 5, scans 20, other
+    # pharmacy operations 15 a minute). Reference-number lookups that match nothing
+    # are counted apart, per pharmacist: guessing references stops after a few.
+    RATE_LIMIT_PRESCRIPTION_CREATE: str = "10/minute"
+    RATE_LIMIT_QR_EMAIL: str = "5/minute"
+    RATE_LIMIT_PHARMACY_SCAN: str = "20/minute"
+    RATE_LIMIT_PHARMACY_OPERATIONS: str = "15/minute"
+    RATE_LIMIT_REFERENCE_MISSES: str = "10/hour"
+    # Per IP: anonymous QR verification (/rx/verify, /rx/<token>), outside /api/v1's limits.
+    RATE_LIMIT_RX_VERIFY: str = "60/minute"
     RATE_LIMIT_ROLES: dict[str, str] = Field(
         default_factory=lambda: {
             "super_admin": "100/minute",
@@ -210,7 +239,13 @@ class Settings(BaseSettings):
             return [int(part) for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("CORS_ORIGINS", "TRUSTED_PROXIES", "JWT_PREVIOUS_SECRETS", mode="before")
+    @field_validator(
+        "CORS_ORIGINS",
+        "TRUSTED_PROXIES",
+        "JWT_PREVIOUS_SECRETS",
+        "PRESCRIPTION_PREVIOUS_PUBLIC_KEYS",
+        mode="before",
+    )
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         # Accept both a JSON list and the friendlier comma-separated form.
@@ -275,6 +310,27 @@ class Settings(BaseSettings):
         except FieldCryptoError as exc:
             raise ConfigurationError(f"Refusing to start: {exc}.") from exc
 
+    def prescription_signing_key(self) -> Ed25519PrivateKey:
+        """The key that signs prescriptions' QR tokens (prescriptions/tokens.py)."""
+        if self.PRESCRIPTION_SIGNING_KEY is None:
+            raise ConfigurationError(
+                "PRESCRIPTION_SIGNING_KEY is not set; call prepare_settings() first "
+                "(development generates it into DATA_DIR/secrets.json)"
+            )
+        raw = _ed25519_key_bytes(
+            self.PRESCRIPTION_SIGNING_KEY.get_secret_value(), "PRESCRIPTION_SIGNING_KEY"
+        )
+        return Ed25519PrivateKey.from_private_bytes(raw)
+
+    def prescription_previous_public_keys(self) -> list[Ed25519PublicKey]:
+        """Earlier signing keys' public halves, which still verify the tokens they signed."""
+        return [
+            Ed25519PublicKey.from_public_bytes(
+                _ed25519_key_bytes(encoded, "PRESCRIPTION_PREVIOUS_PUBLIC_KEYS")
+            )
+            for encoded in self.PRESCRIPTION_PREVIOUS_PUBLIC_KEYS
+        ]
+
     def jwt_previous_secrets(self) -> list[str]:
         return [secret.get_secret_value() for secret in self.JWT_PREVIOUS_SECRETS]
 
@@ -286,6 +342,32 @@ class Settings(BaseSettings):
                 yield name, mask_url_password(value)
             else:
                 yield name, value
+
+
+def _ed25519_key_bytes(encoded: str, name: str) -> bytes:
+    """The 32 bytes of an Ed25519 key written in base64url (padding optional; standard
+    base64 is accepted too), or a ConfigurationError naming the setting."""
+    text = encoded.strip().replace("-", "+").replace("_", "/")
+    try:
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ConfigurationError(f"{name} holds a key that is not valid base64url") from exc
+    if len(raw) != ED25519_KEY_BYTES:
+        raise ConfigurationError(
+            f"{name} holds a key of {len(raw)} bytes; Ed25519 keys are {ED25519_KEY_BYTES} "
+            "(`medhub crypto generate-prescription-key` prints one)"
+        )
+    return raw
+
+
+def _prescription_key_problems(settings: Settings) -> list[str]:
+    problems = []
+    for check in (settings.prescription_signing_key, settings.prescription_previous_public_keys):
+        try:
+            check()
+        except ConfigurationError as exc:
+            problems.append(str(exc))
+    return problems
 
 
 def _metrics_problems(settings: Settings) -> list[str]:
@@ -322,6 +404,10 @@ def _generate_secret(name: str) -> str:
         return "1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     if name == "FIELD_INDEX_KEY":
         return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    if name == "PRESCRIPTION_SIGNING_KEY":
+        # Any 32 random bytes are an Ed25519 private key (RFC 8032 seeds are not clamped
+        # until they are hashed).
+        return base64.urlsafe_b64encode(secrets.token_bytes(ED25519_KEY_BYTES)).decode().rstrip("=")
     return secrets.token_urlsafe(48)
 
 
@@ -365,6 +451,8 @@ def prepare_settings(settings: Settings) -> Settings:
                 "(the embedded database is for development)"
             )
         problems.extend(_metrics_problems(settings))
+        if settings.PRESCRIPTION_SIGNING_KEY:
+            problems.extend(_prescription_key_problems(settings))
         if settings.FIELD_ENCRYPTION_KEYS and settings.FIELD_INDEX_KEY:
             try:
                 settings.field_keyring()

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from medhub.config import Settings
 from medhub.demo.cli import MIN_CHARTS, seed_app
+from medhub.demo.common import SeedReport
 from medhub.demo.data import (
     APPOINTMENTS,
     CARE_ORGANIZATIONS,
@@ -30,7 +31,7 @@ from medhub.demo.data import (
     account_email,
     charts_of,
 )
-from medhub.demo.service import CATALOG, SeedReport, seed_demo
+from medhub.demo.service import CATALOG, seed_demo
 from medhub.kit.db import Database
 from medhub.models.appointments import AppointmentStatus
 

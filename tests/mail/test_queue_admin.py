@@ -80,6 +80,8 @@ async def test_status_counts_each_state(
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["success"] is True
+    # The seed's words (MedConnect "Email Queue Status").
+    assert body["message"] == "Email queue status retrieved successfully"
     data = body["data"]
     assert set(data) == STATUS_FIELDS
     assert {key: value for key, value in data.items() if key.endswith("_jobs")} == {

@@ -18,8 +18,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from medhub.config import ConfigurationError, Settings, get_settings
+from medhub.demo.common import SeedReport
 from medhub.demo.data import CARE_ORGANIZATIONS, CHARTS_PER_ORGANIZATION, STORY_CHARTS
-from medhub.demo.service import SeedReport, seed_demo
+from medhub.demo.service import seed_demo
 from medhub.kit.db import Database
 from medhub.kit.errors import AppError
 from medhub.kit.logging import configure_logging

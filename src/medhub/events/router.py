@@ -31,7 +31,9 @@ router = APIRouter(prefix="/events", tags=["events"])
 )
 async def email_queue_status(_principal: JobsManage, session: DbSession) -> JSONResponse:
     status = await mail.queue_status(session)
-    return ok(EmailQueueStatus(**status.__dict__), message="Email queue status retrieved")
+    return ok(
+        EmailQueueStatus(**status.__dict__), message="Email queue status retrieved successfully"
+    )
 
 
 @router.get(

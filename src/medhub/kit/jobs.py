@@ -45,6 +45,8 @@ TASK_MODULES = [
     "medhub.auth.tasks",
     "medhub.audit.tasks",
     "medhub.appointments.tasks",
+    "medhub.prescriptions.tasks",
+    "medhub.prescriptions.handlers",
 ]
 
 jobs_app = App(connector=PsycopgConnector(), import_paths=TASK_MODULES)

@@ -64,6 +64,17 @@ class RateLimiter:
             reset_at=math.ceil(stats.reset_time),
         )
 
+    async def would_allow(self, limit: str, *identifiers: str) -> bool:
+        """Whether one more hit of `limit` would pass, without counting one: for limits
+        that count only failures (counted with `count` when one happens)."""
+        if not self.enabled:
+            return True
+        return await self.strategy.test(_parsed(limit), *identifiers)
+
+    async def count(self, limit: str, *identifiers: str) -> None:
+        if self.enabled:
+            await self.strategy.hit(_parsed(limit), *identifiers)
+
     async def reset(self) -> None:
         await self.storage.reset()
 

@@ -246,6 +246,8 @@ class Dispensation(IdMixin, Base):
     organization_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("organizations.id", ondelete="RESTRICT")
     )
+    # As it stood then: the prescriber and the patient cannot read another tenant.
+    pharmacy_name: Mapped[str] = mapped_column(String(200))
     pharmacist_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )

@@ -10,7 +10,7 @@ with the seed's email to the buyer.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -55,6 +55,21 @@ DEFAULT_NOTES = {
     OrderStatus.processing: "Your order is being prepared for shipment.",
     OrderStatus.cancelled: "Your order has been cancelled.",
 }
+
+
+# What else happens, in the same transaction, when an order is delivered: the pharmacy
+# stock domain stocks a pharmacy's reorder. That domain places its orders through this
+# one, so this package may not import it; it registers here instead, by name
+# (registering again replaces), when the application is put together (app.py).
+DeliveredHook = Callable[
+    [AsyncSession, Order, Sequence[OrderItem], Principal | None], Awaitable[object]
+]
+_DELIVERED_HOOKS: dict[str, DeliveredHook] = {}
+
+
+def on_delivered(name: str, hook: DeliveredHook) -> None:
+    """Run `hook(session, order, items, actor)` whenever an order becomes delivered."""
+    _DELIVERED_HOOKS[name] = hook
 
 
 def _check_transition(order: Order, target: OrderStatus) -> None:
@@ -133,6 +148,9 @@ async def _apply(
         order.expires_at = None
     await session.flush()
     await session.refresh(order, ["updated_at"])
+    if target == OrderStatus.delivered:
+        for hook in list(_DELIVERED_HOOKS.values()):
+            await hook(session, order, items, actor)
     audit.record(
         session,
         f"order_{target.value}",

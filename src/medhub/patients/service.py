@@ -131,6 +131,12 @@ async def get_patient(
     return chart
 
 
+async def chart_by_id(session: AsyncSession, patient_id: uuid.UUID) -> Patient | None:
+    """A chart by id as the caller's context may read it, for background work that
+    reaches a patient (a job in system context emailing them); no caller's scope."""
+    return await PatientRepository(session).get(patient_id)
+
+
 async def own_charts(session: AsyncSession, principal: Principal) -> Sequence[Patient]:
     """The live charts linked to a patient's account, at every organization (nothing for
     anyone but a patient). Not audited: the caller audits what it does with them."""

@@ -104,9 +104,23 @@ BEGIN
     RETURN v_id;
 END
 $$;
+
+-- Public verification of a QR code (GET /rx/verify, /rx/<token>): no caller, so no
+-- tenant context and row-level security shows nothing. The caller proves it holds the
+-- token by its SHA-256, checked with the id the (verified) token names, and learns
+-- only what the code itself stands for: never the patient, the items or the diagnosis.
+CREATE FUNCTION prescription_public_status(p_id uuid, p_qr_hash text)
+RETURNS TABLE (status text, number text, organization_name text, expires_at timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    SELECT p.status::text, p.number::text, p.organization_name::text, p.expires_at
+      FROM prescriptions p
+     WHERE p.id = p_id AND p.qr_hash = p_qr_hash
+$$;
+REVOKE EXECUTE ON FUNCTION prescription_public_status(uuid, text) FROM PUBLIC;
 """
 
 DROP_SECURITY_SQL = r"""
+DROP FUNCTION IF EXISTS prescription_public_status(uuid, text);
 DROP FUNCTION IF EXISTS grant_prescription_access(uuid, text, bytea, text);
 DROP SEQUENCE IF EXISTS prescription_number_seq;
 """
@@ -240,6 +254,7 @@ def upgrade() -> None:
         "dispensations",
         sa.Column("prescription_id", sa.Uuid(), nullable=False),
         sa.Column("organization_id", sa.Uuid(), nullable=False),
+        sa.Column("pharmacy_name", sa.String(length=200), nullable=False),
         sa.Column("pharmacist_id", sa.Uuid(), nullable=True),
         sa.Column("outcome", sa.String(length=12), nullable=False),
         sa.Column("reason", sa.String(length=500), nullable=True),

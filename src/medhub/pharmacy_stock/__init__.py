@@ -1,0 +1,1 @@
+"""A pharmacy's stock: batches with expiry, first-expiry-first-out takes, restocking."""

@@ -1,0 +1,1 @@
+"""Prescriptions: writing them, their QR tokens and reference numbers, and dispensing."""
