@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bench import baseline_clinical, baseline_pharma
+from bench import baseline_clinical, baseline_pharma, baseline_prescriptions
 from bench.baseline_kit import (
     JWT_ALGORITHM,
     JWT_AUDIENCE,
@@ -218,6 +218,7 @@ app = Starlette(
         Route("/api/v1/users/me", me, methods=["GET"]),
         *baseline_pharma.ROUTES,
         *baseline_clinical.ROUTES,
+        *baseline_prescriptions.ROUTES,
     ],
     lifespan=lifespan,
 )

@@ -38,6 +38,7 @@ from bench.clinical import CLINICAL_SCENARIOS
 from bench.driver import MAX_CONNECTIONS, MAX_DURATION_S
 from bench.hashing import HashParams, HashRate, measure_hash_rate
 from bench.load import LoadError, LoadResult, LoadSettings, resolve_driver, run_load
+from bench.prescriptions import PRESCRIPTION_SCENARIOS
 from bench.report import (
     JobScenarioReport,
     Round,
@@ -74,8 +75,13 @@ from bench.services import (
     wait_ready,
 )
 
-# Every HTTP scenario: MedPharm's and the platform's, then the clinical ones.
-HTTP_SCENARIOS: dict[str, Scenario] = {**SCENARIOS, **CLINICAL_SCENARIOS}
+# Every HTTP scenario: MedPharm's and the platform's, the clinical ones, then the
+# prescriptions'.
+HTTP_SCENARIOS: dict[str, Scenario] = {
+    **SCENARIOS,
+    **CLINICAL_SCENARIOS,
+    **PRESCRIPTION_SCENARIOS,
+}
 MAX_ROUNDS = 20
 MAX_EMAILS = 100_000
 MAX_WORKERS = 8

@@ -81,17 +81,23 @@ class RequestSpec:
 @dataclass(frozen=True)
 class FieldKeys:
     """The keys of MedHub's encrypted columns for one run (FIELD_ENCRYPTION_KEYS and
-    FIELD_INDEX_KEY): given to MedHub, to the baseline (which decrypts and searches
-    the same columns) and to the setup hooks (which encrypt what they seed)."""
+    FIELD_INDEX_KEY), and the Ed25519 key that signs prescriptions' QR tokens
+    (PRESCRIPTION_SIGNING_KEY): given to MedHub, to the baseline (which decrypts and
+    searches the same columns, signs and verifies the same tokens) and to the setup
+    hooks (which encrypt and sign what they seed)."""
 
     encryption_keys: str
     index_key: str
+    # base64url of the 32-byte private key, as MedHub's setting writes it; empty: none
+    # given (MedHub's development mode then generates one of its own).
+    prescription_signing_key: str = ""
 
     @classmethod
     def generate(cls) -> FieldKeys:
         return cls(
             encryption_keys=f"1:{base64.urlsafe_b64encode(os.urandom(32)).decode()}",
             index_key=base64.urlsafe_b64encode(os.urandom(32)).decode(),
+            prescription_signing_key=base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("="),
         )
 
 
@@ -109,7 +115,8 @@ class SetupContext:
     # Shared by both targets' calls within one run, so a hook can seed the
     # (shared) database once and hand the second target what the first made.
     state: dict[str, Any]
-    field_keys: FieldKeys | None = None  # what MedHub encrypts its columns with this run
+    # What MedHub encrypts its columns and signs its prescriptions with this run.
+    field_keys: FieldKeys | None = None
 
 
 # Returns the request to repeat (e.g. the default plus an Authorization header),

@@ -151,8 +151,8 @@ def start_medhub(
     """`medhub serve` on a free port and a fresh embedded database under data_dir.
 
     With workers > 1, `--workers N` and REDIS_URL (the database is flushed first).
-    With `field_keys`, the keys of the encrypted columns (else development generates
-    them into DATA_DIR/secrets.json)."""
+    With `field_keys`, the keys of the encrypted columns and the prescription signing
+    key (else development generates them into DATA_DIR/secrets.json)."""
     env = {key: value for key, value in os.environ.items() if key not in DATABASE_VARIABLES}
     env |= {"DATA_DIR": str(data_dir), "ENV": "development", "LOG_LEVEL": "WARNING"}
     # The same signing secret and hash parameters go to the baseline (start_baseline).
@@ -162,6 +162,8 @@ def start_medhub(
             "FIELD_ENCRYPTION_KEYS": field_keys.encryption_keys,
             "FIELD_INDEX_KEY": field_keys.index_key,
         }
+        if field_keys.prescription_signing_key:
+            env["PRESCRIPTION_SIGNING_KEY"] = field_keys.prescription_signing_key
     env |= dict(extra_env or {})
     argv = [sys.executable, "-m", "medhub", "serve", "--host", HOST, "--port", str(free_port())]
     if workers > 1:
@@ -189,6 +191,8 @@ def start_baseline(
         # The clinical routes decrypt and search MedHub's encrypted columns.
         env["BASELINE_FIELD_ENCRYPTION_KEYS"] = field_keys.encryption_keys
         env["BASELINE_FIELD_INDEX_KEY"] = field_keys.index_key
+        # The prescription routes sign (rx-create) and verify (rx-scan) QR tokens.
+        env["BASELINE_PRESCRIPTION_SIGNING_KEY"] = field_keys.prescription_signing_key
     env["ACCESS_TOKEN_TTL_MINUTES"] = MEDHUB_BENCH_ENV["ACCESS_TOKEN_TTL_MINUTES"]
     env |= hash_params.as_env()
     argv = [
