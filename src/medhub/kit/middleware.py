@@ -132,12 +132,16 @@ class RequestContextMiddleware:
                 headers = MutableHeaders(scope=message)
                 headers["x-request-id"] = request_id
                 content_type = headers.get("content-type", "")
+                # A route's own policy and caching stand (the public prescription page
+                # allows inline styles only, and is never stored).
+                own = {name for name in API_HEADERS if name in headers}
                 for name, value in API_HEADERS.items():
-                    if name not in headers:
+                    if name not in own:
                         headers[name] = value
                 if content_type.startswith("text/html"):
-                    headers["content-security-policy"] = HTML_CSP
-                    if headers.get("cache-control") == "no-store":
+                    if "content-security-policy" not in own:
+                        headers["content-security-policy"] = HTML_CSP
+                    if "cache-control" not in own:
                         del headers["cache-control"]
                 if self.hsts:
                     headers.setdefault("strict-transport-security", HSTS)

@@ -84,7 +84,7 @@ _VERIFY_LIMIT = Depends(RateLimit(setting="RATE_LIMIT_RX_VERIFY", scope="rx_veri
 PAGE_HEADERS = {"Cache-Control": "private, no-store", "X-Robots-Tag": "noindex, nofollow"}
 # The page loads nothing and runs nothing: its inline styles are all it has. The page
 # repeats the policy in a meta element (where `frame-ancestors` has no effect), so that
-# it holds even where a proxy or the app's own HTML policy replaces the header.
+# it holds where a proxy replaces the header.
 PAGE_CSP_META = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 PAGE_CSP = PAGE_CSP_META + "; frame-ancestors 'none'"
 

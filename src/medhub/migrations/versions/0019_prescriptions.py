@@ -120,6 +120,11 @@ REVOKE EXECUTE ON FUNCTION prescription_public_status(uuid, text) FROM PUBLIC;
 """
 
 DROP_SECURITY_SQL = r"""
+DROP POLICY IF EXISTS with_dispensation ON dispensation_items;
+DROP POLICY IF EXISTS pharmacy_or_prescription ON dispensations;
+DROP POLICY IF EXISTS with_prescription ON prescription_items;
+DROP POLICY IF EXISTS prescriber_patient_or_pharmacy ON prescriptions;
+DROP POLICY IF EXISTS pharmacy_or_prescriber ON prescription_pharmacy_access;
 DROP FUNCTION IF EXISTS prescription_public_status(uuid, text);
 DROP FUNCTION IF EXISTS grant_prescription_access(uuid, text, bytea, text);
 DROP SEQUENCE IF EXISTS prescription_number_seq;
