@@ -13,12 +13,16 @@ copy (about 0.1 s), so tests commit for real, run concurrent requests, and never
 see each other's rows. The app always connects as the non-superuser
 application role, exactly as in production.
 
-The copies are made (and dropped) on a background thread while the previous test
-runs, under two names per process taking turns (DatabaseSupply). Building an app costs
-more CPU than most tests, so `app` hands a test the app an earlier test of the same
-process built with equal settings (same database name and DATA_DIR, both fresh
-again), after resetting what it keeps in memory; its lifespan still starts and stops
-with every test.
+The copies are made on a background thread while the previous test runs, under two
+names per process taking turns; used copies are renamed away and dropped in batches, as
+each DROP DATABASE costs a checkpoint of the whole cluster (DatabaseSupply). Fixtures
+made with `world_fixture` (organizations, doctors, patients...) are built once per
+process into a template of their own, which the tests using them get a copy of.
+
+Building an app costs more CPU than most tests, so `app` hands a test the app an
+earlier test of the same process built with equal settings (same database name and
+DATA_DIR, both fresh again), after resetting what it keeps in memory; its lifespan
+still starts and stops with every test.
 
 The suite runs in parallel (pytest-xdist, `addopts` in pyproject.toml): whatever
 outlives a test is per worker process (template database, test database names,
@@ -27,19 +31,22 @@ DATA_DIR, Redis database, files under the worker's own `tmp_path`).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
+import copy
+import dataclasses
 import fcntl
 import itertools
 import os
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import psycopg
@@ -237,43 +244,133 @@ def clone_database(admin_server_url: str, template: str, name: str | None = None
 class DatabaseSupply:
     """Fresh copies of the template, made ahead of need on a thread of their own.
 
-    Copying the template (~0.15 s) and dropping a used copy (~0.1 s once several workers
-    do it at once) are waits on the server; done while the previous test runs, a test
-    waits for neither. The copies take turns between two names per process, dropped
-    and copied again in the background, so the settings of a test (and the app built
-    for them, see `app`) come back every other test.
+    Copying the template (~0.15 s) is a wait on the server; done while the previous test
+    runs, a test does not wait for it. The copies take turns between two names per
+    process, so the settings of a test (and the app built for them, see `app`) come back
+    every other test.
+
+    A used copy is not dropped at once: every DROP DATABASE makes the server run a
+    checkpoint of the whole cluster and wait for it (0.1-0.6 s under load, and each one
+    makes the next writes of every database log full pages again). So a used copy is
+    renamed out of the way (instant) and the renamed ones are dropped a batch at a
+    time, all at once from a connection each: drops that wait together share one or
+    two checkpoints (10 drops: ~0.35 s together instead of ~5 s one after the other).
     """
 
     NAMES = 2
+    # Used copies (~11 MB each) waiting to be dropped together.
+    DROP_BATCH = 8
 
     def __init__(self, admin_server_url: str, template: str) -> None:
         self.admin_server_url = admin_server_url
         self.template = template
         self.names = [f"medhub_t_{os.getpid()}_{n}" for n in range(self.NAMES)]
         self._turn = itertools.cycle(self.names)
+        self._retired = itertools.count()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-databases")
+        self._dropper = ThreadPoolExecutor(
+            max_workers=self.DROP_BATCH, thread_name_prefix="test-database-drops"
+        )
+        self._drops: list[Future[None]] = []
+        # Copies retired by a process that died with this pid: in the way of new names.
+        self._used: list[str] = [
+            row[0]
+            for row in _admin_query(
+                admin_server_url,
+                "SELECT datname FROM pg_database WHERE datname LIKE %s",
+                [f"medhub\\_x\\_{os.getpid()}\\_%"],
+            )
+        ]
+        self._drop_all()
+        for drop in self._drops:
+            drop.result()
         self._next = self._prepare()
 
-    def _prepare(self) -> Future[DatabaseUrls]:
+    def _prepare(self, template: str | None = None) -> Future[DatabaseUrls]:
         name = next(self._turn)
+        source = template or self.template
+        self._next_template = source
 
         def fresh_copy() -> DatabaseUrls:
             # The copy this name had two tests ago (or that a process which died with
-            # this pid left behind).
-            _drop_database(self.admin_server_url, name)
-            return clone_database(self.admin_server_url, self.template, name)
+            # this pid left behind) makes way.
+            self._retire(name)
+            return clone_database(self.admin_server_url, source, name)
 
         return self._executor.submit(fresh_copy)
 
-    def take(self) -> DatabaseUrls:
+    def _retire(self, name: str) -> None:
+        """Rename `name` (if it exists) out of the way, to be dropped with a batch."""
+        retired = f"medhub_x_{os.getpid()}_{next(self._retired)}"
+        if _rename_database(self.admin_server_url, name, retired):
+            self._used.append(retired)
+        if len(self._used) >= self.DROP_BATCH:
+            self._drop_all()
+
+    def _drop_all(self) -> None:
+        """Drop the retired copies together, without waiting for them."""
+        batch, self._used = self._used, []
+        self._drops.extend(
+            self._dropper.submit(_drop_database, self.admin_server_url, name) for name in batch
+        )
+        self._drops = [drop for drop in self._drops if not drop.done() or drop.exception()]
+
+    def take(self, template: str | None = None) -> DatabaseUrls:
+        """A fresh copy of `template` (by default the migrated one). The next copy is
+        made ahead from the same template: a module's tests tend to follow each other."""
+        source = template or self.template
+        if self._next_template != source:
+            # Made from another template: it makes way (retired in turn) for one of this.
+            self._next.result()
+            self._next = self._prepare(source)
         urls = self._next.result()
-        self._next = self._prepare()
+        self._next = self._prepare(source)
         return urls
+
+    def retire_template(self, name: str) -> None:
+        """Drop `name` (a template no copy is made of any more) with the next batch."""
+        self._executor.submit(self._used.append, name).result()
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
-        for name in self.names:
-            _drop_database(self.admin_server_url, name)
+        self._used.extend(self.names)
+        self._drop_all()
+        self._dropper.shutdown(wait=True)
+        for drop in self._drops:
+            drop.result()
+
+
+def _admin_query(admin_server_url: str, statement: str, params: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(database_url_with(admin_server_url, "postgres"), autocommit=True) as conn:
+        return conn.execute(statement, params).fetchall()
+
+
+def _rename_database(admin_server_url: str, name: str, new_name: str) -> bool:
+    """ALTER DATABASE name RENAME TO new_name, after ending its sessions; False when
+    there is no such database."""
+    with psycopg.connect(database_url_with(admin_server_url, "postgres"), autocommit=True) as conn:
+        deadline = time.monotonic() + 10
+        while True:
+            # Ended and waited for (up to 5 s each), as DROP DATABASE ... WITH (FORCE) does.
+            conn.execute(
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                [name],
+            )
+            try:
+                conn.execute(
+                    sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                        sql.Identifier(name), sql.Identifier(new_name)
+                    )
+                )
+            except psycopg.errors.InvalidCatalogName:
+                return False
+            except psycopg.errors.ObjectInUse:
+                # A session opened between the two statements: end it too.
+                if time.monotonic() > deadline:
+                    raise
+                continue
+            return True
 
 
 @pytest.fixture(scope="session")
@@ -286,9 +383,175 @@ def database_supply(admin_server_url: str, template_database: str) -> Iterator[D
 
 
 @pytest.fixture
-def database_urls(database_supply: DatabaseSupply) -> DatabaseUrls:
-    """A fresh, migrated database of this test's own (see DatabaseSupply)."""
-    return database_supply.take()
+def database_urls(
+    database_supply: DatabaseSupply, worlds: Worlds, request: pytest.FixtureRequest
+) -> DatabaseUrls:
+    """A fresh, migrated database of this test's own (see DatabaseSupply): a copy of the
+    world its world fixtures make (see `world_fixture`), if it uses any."""
+    world = worlds.for_test(request)
+    return database_supply.take(world.template if world else None)
+
+
+# ---------------------------------------------------------------------------- worlds
+
+T = TypeVar("T")
+WorldBuilder = Callable[[httpx.AsyncClient, Any], Awaitable[Any]]
+# A world's access tokens must outlive every test run on it (ACCESS_TOKEN_TTL_MINUTES
+# is 15): an older world is built again.
+WORLD_MAX_AGE_SECONDS = 5 * 60
+
+
+def world_fixture(builder: Callable[[httpx.AsyncClient, Any], Awaitable[T]]) -> Any:
+    """Turn `async def name(client, factory) -> T` into the fixture `name`, built once
+    per process instead of once per test.
+
+    The first test that uses a given set of world fixtures has them built, through the
+    API and the factories as before, on a database of their own, which then becomes
+    a template: that test and every later one using the same set get a fresh copy of
+    it (a copy costs what a copy of the empty template costs), so rows written by one
+    test are never seen by another. What the fixture returns is copied for each test
+    (accounts, dataclasses; ORM rows are shared and must be only read).
+
+    Only for builders that write nothing but database rows (no files under DATA_DIR,
+    no queued mail the test then reads as its own) and depend on no per-test setting.
+    """
+
+    def fixture(_world_values: dict[Callable[..., Any], Any]) -> T:
+        value: T = _fresh(_world_values[builder])
+        return value
+
+    fixture.__name__ = builder.__name__
+    fixture.__doc__ = builder.__doc__
+    fixture.world_builder = builder  # type: ignore[attr-defined]
+    return pytest.fixture(name=builder.__name__)(fixture)
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of a world value a test may change freely (ORM rows are shared)."""
+    if hasattr(value, "_sa_instance_state") or isinstance(value, str | bytes | int | uuid.UUID):
+        return value
+    if isinstance(value, list | tuple):
+        return type(value)(_fresh(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _fresh(item) for key, item in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {
+            f.name: _fresh(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init
+        }
+        return dataclasses.replace(value, **changes)
+    if hasattr(value, "__dict__"):
+        twin = copy.copy(value)
+        twin.__dict__.update({key: _fresh(item) for key, item in vars(value).items()})
+        return twin
+    return copy.deepcopy(value)
+
+
+@dataclass
+class World:
+    template: str
+    values: dict[Callable[..., Any], Any]
+    built_at: float
+
+
+class Worlds:
+    """The worlds this process built, by the builders they hold (see `world_fixture`)."""
+
+    def __init__(self, supply: DatabaseSupply, base: Path) -> None:
+        self.supply = supply
+        self.base = base
+        self._built: dict[tuple[Callable[..., Any], ...], World] = {}
+        self._count = itertools.count()
+
+    def for_test(self, request: pytest.FixtureRequest) -> World | None:
+        builders = _world_builders(request)
+        if not builders:
+            return None
+        world = self._built.get(builders)
+        if world is None or time.monotonic() - world.built_at > WORLD_MAX_AGE_SECONDS:
+            if world is not None:
+                self.supply.retire_template(world.template)
+            world = self._build(builders)
+            self._built[builders] = world
+        request.node.stash[_WORLD_KEY] = world
+        return world
+
+    def _build(self, builders: tuple[Callable[..., Any], ...]) -> World:
+        name = f"medhub_w_{os.getpid()}_{next(self._count)}"
+        _drop_database(self.supply.admin_server_url, name)
+        urls = clone_database(self.supply.admin_server_url, self.supply.template, name)
+        data_dir = self.base / name
+        shutil.rmtree(data_dir, ignore_errors=True)
+        data_dir.mkdir(parents=True)
+        settings = _settings_for(urls.app, urls.admin, data_dir)
+        # Its own loop: this runs in a synchronous fixture, outside the test's loop.
+        loop = asyncio.new_event_loop()
+        try:
+            values = loop.run_until_complete(_build_world(settings, builders))
+        finally:
+            loop.close()
+        left = [path for path in data_dir.rglob("*") if path.is_file()]
+        assert not left, f"a world fixture wrote files, which copies would not hold: {left}"
+        shutil.rmtree(data_dir, ignore_errors=True)
+        # A template is copied only with nobody connected to it.
+        _admin_query(
+            self.supply.admin_server_url,
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = %s",
+            [name],
+        )
+        return World(name, values, time.monotonic())
+
+    def close(self) -> None:
+        for world in self._built.values():
+            self.supply.retire_template(world.template)
+        self._built.clear()
+
+
+_WORLD_KEY = pytest.StashKey[World]()
+
+
+def _world_builders(request: pytest.FixtureRequest) -> tuple[Callable[..., Any], ...]:
+    """The builders of the world fixtures the test uses, in the order it sets them up."""
+    node = request.node
+    found: list[Callable[..., Any]] = []
+    for name in request.fixturenames:
+        definitions = node._fixtureinfo.name2fixturedefs.get(name)
+        if definitions:
+            builder = getattr(definitions[-1].func, "world_builder", None)
+            if builder is not None:
+                found.append(builder)
+    return tuple(found)
+
+
+async def _build_world(
+    settings: Settings, builders: tuple[Callable[..., Any], ...]
+) -> dict[Callable[..., Any], Any]:
+    from tests.factories import Factory  # noqa: PLC0415
+
+    application = create_app(settings, configure_logs=False)
+    async with LifespanManager(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            factory = Factory(application, http)
+            return {builder: await builder(http, factory) for builder in builders}
+
+
+@pytest.fixture(scope="session")
+def worlds(
+    database_supply: DatabaseSupply, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Worlds]:
+    built = Worlds(database_supply, tmp_path_factory.getbasetemp() / "worlds")
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+@pytest.fixture
+def _world_values(
+    database_urls: DatabaseUrls, request: pytest.FixtureRequest
+) -> dict[Callable[..., Any], Any]:
+    """What the world fixtures of this test returned when its world was built."""
+    return request.node.stash[_WORLD_KEY].values
 
 
 @pytest.fixture

@@ -13,13 +13,14 @@ from sqlalchemy import create_engine
 from medhub.kit.db import sqlalchemy_url
 from medhub.models import Base
 from medhub.ops.migrations import include_object
-from medhub.ops.provision import database_url_with
+from tests.conftest import DatabaseUrls
 
 
-def test_autogenerate_finds_nothing_to_change(
-    admin_server_url: str, template_database: str
-) -> None:
-    engine = create_engine(sqlalchemy_url(database_url_with(admin_server_url, template_database)))
+def test_autogenerate_finds_nothing_to_change(database_urls: DatabaseUrls) -> None:
+    # The test's own copy of the migrated template, not the template itself: the
+    # template is copied for other tests in the background, and a copy fails while
+    # anyone is connected to its source.
+    engine = create_engine(sqlalchemy_url(database_urls.admin))
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(

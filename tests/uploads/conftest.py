@@ -1,19 +1,19 @@
 from __future__ import annotations
 
 import httpx
-import pytest
 
+from tests.conftest import world_fixture
 from tests.consultations.helpers import Clinic, make_clinic
 from tests.factories import Factory
 
 
-@pytest.fixture
+@world_fixture
 async def clinic(client: httpx.AsyncClient, factory: Factory) -> Clinic:
     """A hospital with an admin, an approved doctor and a patient account whose chart
     there is linked to it."""
     return await make_clinic(client, factory, "hospital")
 
 
-@pytest.fixture
+@world_fixture
 async def other_clinic(client: httpx.AsyncClient, factory: Factory) -> Clinic:
     return await make_clinic(client, factory, "clinic")
