@@ -97,6 +97,14 @@ TAGS = [
         "name": "uploads",
         "description": "Patients' documents, medical files and your own documents (clinical)",
     },
+    {
+        "name": "prescriptions",
+        "description": "Digital prescriptions: writing, reading, QR codes and their emails",
+    },
+    {
+        "name": "pharmacy",
+        "description": "Scanning, validating, dispensing and rejecting prescriptions; stock",
+    },
     {"name": "meta", "description": "What this service is"},
     {"name": "operations", "description": "Health, readiness and metrics"},
 ]

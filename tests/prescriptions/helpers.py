@@ -166,7 +166,7 @@ async def catalog_product(
     return await commerce.product(client, supplier.admin, name=name, price="12.50")
 
 
-async def receive_stock(
+async def receive_stock(  # noqa: PLR0917 - a receipt's fields, as the endpoint takes them
     client: httpx.AsyncClient,
     account: Account,
     product_id: str,
@@ -220,7 +220,7 @@ def count_rows(admin_sql: AdminSql, table: str, prescription_id: str) -> int:
     """Rows of `table` (dispensations, prescription_pharmacy_access) for a prescription."""
     assert table in {"dispensations", "prescription_pharmacy_access"}
     [(count,)] = admin_sql(
-        f"SELECT count(*) FROM {table} WHERE prescription_id = %s",  # noqa: S608 - fixed names
+        f"SELECT count(*) FROM {table} WHERE prescription_id = %s",
         [prescription_id],
     )
     return int(count)

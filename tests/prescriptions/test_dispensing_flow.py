@@ -45,8 +45,17 @@ async def test_written_seen_scanned_validated_dispensed_in_two_parts(
     half = data(
         await client.post(
             dispense_url(written["id"]),
-            json={"items": [{"item_id": item_id, "quantity": 10, "batch_number": "B-1",
-                             "expiry_date": "2099-01-01", "unit_price": "0.50"}]},
+            json={
+                "items": [
+                    {
+                        "item_id": item_id,
+                        "quantity": 10,
+                        "batch_number": "B-1",
+                        "expiry_date": "2099-01-01",
+                        "unit_price": "0.50",
+                    }
+                ]
+            },
             headers=pharmacy.pharmacist.headers,
         )
     )

@@ -104,6 +104,8 @@ def build_message(
                 subtype=subtype,
                 cid=f"<{item['cid']}>",
                 filename=item.get("filename"),
+                # Shown in the HTML, not listed as an attachment beside it.
+                disposition="inline",
             )
     for item in attached:
         maintype, _, subtype = str(item["content_type"]).partition("/")

@@ -56,6 +56,15 @@ async def name_of(session: AsyncSession, organization_id: uuid.UUID) -> str | No
     return result.scalar_one_or_none()
 
 
+async def kind_of(session: AsyncSession, organization_id: uuid.UUID) -> str | None:
+    """An organization's kind (hospital, clinic, pharmacy, supplier), as far as the
+    caller's context may read it (its own staff, or system context)."""
+    result = await session.execute(
+        select(Organization.kind).where(Organization.id == organization_id)
+    )
+    return result.scalar_one_or_none()
+
+
 async def default_supplier_id(session: AsyncSession, slug: str) -> uuid.UUID | None:
     """The active supplier with this slug, readable from any context (even anonymous)."""
     result = await session.execute(select(func.active_supplier_id(slug)))

@@ -24,14 +24,23 @@ from medhub.field_crypto import keyring
 from medhub.kit import idempotency
 from medhub.kit.errors import ErrorDetail, ValidationFailed
 from medhub.models.base import new_id
-from medhub.models.prescriptions import Prescription, PrescriptionItem, PrescriptionStatus
+from medhub.models.prescriptions import (
+    DISPENSABLE_STATUSES,
+    Prescription,
+    PrescriptionItem,
+    PrescriptionStatus,
+)
 from medhub.organizations import service as organizations
 from medhub.patients import service as patients
 from medhub.prescriptions import (
     handlers,  # noqa: F401 - registers the event handlers
     notices,
 )
-from medhub.prescriptions.exceptions import ConsultationNotOfPatient, PrescriptionNotFound
+from medhub.prescriptions.exceptions import (
+    ConsultationNotOfPatient,
+    PrescriptionClosed,
+    PrescriptionNotFound,
+)
 from medhub.prescriptions.reference import format_reference, new_reference
 from medhub.prescriptions.repository import PrescriptionRepository
 from medhub.prescriptions.schemas import ItemCreate, PrescriptionCreate, PrescriptionRead
@@ -205,6 +214,14 @@ async def email_again(
     if not sees_clinical(principal):
         raise PrescriptionNotFound()
     prescription = await readable(session, principal, prescription_id)
+    # The email sends the patient to a pharmacy with its QR code: not for one that is over.
+    if PrescriptionStatus(prescription.status) not in DISPENSABLE_STATUSES:
+        raise PrescriptionClosed(
+            f"This prescription is {prescription.status}: there is nothing left to take to a"
+            " pharmacy"
+        )
+    if prescription.expires_at <= now():
+        raise PrescriptionClosed(f"This prescription expired on {prescription.expires_at:%Y-%m-%d}")
     items = (await PrescriptionRepository(session).items_of([prescription.id]))[prescription.id]
     await notices.prescription_written(session, settings, prescription, items)
     audit_about(session, "prescription.emailed", principal, prescription)

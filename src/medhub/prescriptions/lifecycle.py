@@ -40,6 +40,13 @@ async def cancel(
         raise PrescriptionClosed(
             f"This prescription is {prescription.status}: it cannot be cancelled"
         )
+    # Past its time it is expired, whether or not the sweep (every few minutes) has
+    # said so yet: that is the status it must end in.
+    if prescription.expires_at <= now():
+        raise PrescriptionClosed(
+            f"This prescription expired on {prescription.expires_at:%Y-%m-%d}: it cannot be"
+            " cancelled"
+        )
     items = (await PrescriptionRepository(session).items_of([prescription.id]))[prescription.id]
     if prescription.status == PrescriptionStatus.partially_dispensed or any(
         item.dispensed_quantity for item in items

@@ -25,6 +25,7 @@ from medhub.authz.principal import Principal
 from medhub.config import Settings
 from medhub.kit.errors import PermissionDenied
 from medhub.kit.pagination import PageParams
+from medhub.models.identity import OrganizationKind
 from medhub.models.prescriptions import (
     Dispensation,
     DispensationItem,
@@ -32,6 +33,7 @@ from medhub.models.prescriptions import (
     PrescriptionItem,
     PrescriptionStatus,
 )
+from medhub.organizations import service as organizations
 from medhub.prescriptions import qr
 from medhub.prescriptions.exceptions import PrescriptionNotFound
 from medhub.prescriptions.repository import PrescriptionRepository, PrescriptionScope
@@ -39,6 +41,8 @@ from medhub.prescriptions.schemas import PrescriptionFilters
 from medhub.prescriptions.tokens import PrescriptionSigner
 
 ENTITY = "prescription"
+# The organizations that write prescriptions.
+CARE_KINDS = frozenset({OrganizationKind.hospital.value, OrganizationKind.clinic.value})
 # A used QR code: something was handed out against it.
 _USED = frozenset(
     {PrescriptionStatus.partially_dispensed.value, PrescriptionStatus.dispensed.value}
@@ -296,12 +300,32 @@ async def read_prescription(
     return await full_view(session, prescription, settings)
 
 
+async def _check_care_organization(session: AsyncSession, principal: Principal) -> None:
+    """An admin lists prescriptions only of a hospital or clinic (where they are
+    written); the admin of a pharmacy or a supplier is refused, not shown an empty list.
+    Doctors and patients are placed by their role alone."""
+    if not can(principal.role, Action.PRESCRIPTIONS_READ) or can(
+        principal.role, Action.CLINICAL_READ
+    ):
+        return
+    kind = (
+        await organizations.kind_of(session, principal.organization_id)
+        if principal.organization_id is not None
+        else None
+    )
+    if kind not in CARE_KINDS:
+        raise PermissionDenied(
+            f"Prescriptions are written in hospitals and clinics; your organization is a {kind}"
+        )
+
+
 async def list_prescriptions(
     session: AsyncSession,
     principal: Principal,
     filters: PrescriptionFilters,
     paging: PageParams,
 ) -> tuple[list[dict[str, Any]], int]:
+    await _check_care_organization(session, principal)
     repository = PrescriptionRepository(session)
     found, total = await repository.page(scope_of(principal), filters, paging)
     clinical = sees_clinical(principal)
