@@ -214,6 +214,23 @@ async def test_the_reorder_point_sets_the_low_stock_flag(
     assert_error(not_in_catalog, 404, "NOT_FOUND")
 
 
+async def test_setting_the_same_reorder_point_again_changes_nothing(
+    client: httpx.AsyncClient, pharmacy: Pharmacy, product: dict[str, Any], admin_sql: AdminSql
+) -> None:
+    url = f"{INVENTORY}/{product['id']}"
+    for _ in range(3):
+        response = await client.put(url, json={"reorder_point": 7}, headers=pharmacy.admin.headers)
+        assert response.status_code == 200, response.text
+        assert response.json()["data"]["reorder_point"] == 7
+
+    [(audited,)] = admin_sql(
+        "SELECT count(*) FROM activity_logs WHERE action = 'pharmacy_reorder_point_set'"
+        " AND entity_id = %s",
+        [product["id"]],
+    )
+    assert audited == 1
+
+
 async def test_a_reorder_point_may_be_set_before_the_first_delivery(
     client: httpx.AsyncClient, pharmacy: Pharmacy, product: dict[str, Any]
 ) -> None:

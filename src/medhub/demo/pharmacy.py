@@ -30,7 +30,7 @@ from medhub.demo.common import Cast, Credential, SeedRun, act_as, principal_of
 from medhub.demo.data import DEMO_DOCTOR, DEMO_PASSWORD, PRODUCTS, STORY_CHARTS
 from medhub.kit.tenancy import set_system_context
 from medhub.models.identity import Role
-from medhub.models.prescriptions import Prescription, PrescriptionStatus
+from medhub.models.prescriptions import Dispensation, Prescription, PrescriptionStatus
 from medhub.organizations import members, tenants
 from medhub.organizations.schemas import MemberCreate, TenantAdmin, TenantCreate
 from medhub.pharmacy_stock import managing as stock
@@ -272,6 +272,7 @@ async def seed_prescriptions(run: SeedRun, clinic: Clinic, pharmacy: PharmacyCas
         ).scalar_one()
     if existing:
         tally.existing += int(existing)
+        run.report.tallies["dispensations"].existing += await _dispensations_of(run, doctor)
         run.progress(PRESCRIBING, len(PRESCRIPTIONS), len(PRESCRIPTIONS))
         return
     products = await _product_ids(run, {demo.product for demo in PRESCRIPTIONS})
@@ -306,6 +307,18 @@ async def seed_prescriptions(run: SeedRun, clinic: Clinic, pharmacy: PharmacyCas
         await _counter(run, clinic, pharmacy, demo, prescription_id=prescription_id, token=token)
         tally.created += 1
         run.progress(PRESCRIBING, done, len(PRESCRIPTIONS))
+
+
+async def _dispensations_of(run: SeedRun, doctor: Principal) -> int:
+    async with run.database.unit_of_work() as session:
+        await set_system_context(session)
+        found = await session.execute(
+            select(func.count())
+            .select_from(Dispensation)
+            .join(Prescription, Prescription.id == Dispensation.prescription_id)
+            .where(Prescription.doctor_id == doctor.user_id)
+        )
+        return int(found.scalar_one())
 
 
 def _organization_key(doctor: Principal, clinic: Clinic) -> str:

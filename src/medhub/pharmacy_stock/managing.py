@@ -147,6 +147,9 @@ async def set_reorder_point(
     repository = StockRepository(session)
     stock = await repository.lock_or_create_stock(organization_id, product_id)
     previous = stock.reorder_point
+    if previous == data.reorder_point:
+        # Setting what is set changes nothing, and leaves no audit row.
+        return await _item(session, stock)
     await repository.set_reorder_point(stock.id, data.reorder_point)
     stock.reorder_point = data.reorder_point
     await ledger.after_change(session, stock)

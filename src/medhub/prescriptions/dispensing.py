@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 from limits import parse
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,6 +45,7 @@ from medhub.models.prescriptions import (
 )
 from medhub.organizations import service as organizations
 from medhub.pharmacy_stock import service as stock
+from medhub.pharmacy_stock.exceptions import BatchExpired
 from medhub.prescriptions import notices
 from medhub.prescriptions.exceptions import (
     DispenseExceedsRemaining,
@@ -72,6 +73,7 @@ from medhub.prescriptions.service import (
 from medhub.prescriptions.tokens import token_from_qr_data
 
 DISPENSED_EVENT = "prescription.dispensed"
+REJECTED_EVENT = "prescription.rejected"
 MISS_SCOPE = "rx_reference_miss"
 
 
@@ -276,6 +278,19 @@ async def validate(
     return await _pharmacy_answer(session, principal, prescription)
 
 
+CENT = Decimal("0.01")
+
+
+@overload
+def _cents(amount: Decimal) -> Decimal: ...
+@overload
+def _cents(amount: None) -> None: ...
+def _cents(amount: Decimal | None) -> Decimal | None:
+    """Money as the database keeps it (two places), so that the answer to a dispense
+    shows `5.00`, as every later read of the same row does, not `5` or `5.0`."""
+    return None if amount is None else amount.quantize(CENT)
+
+
 def _check_lines(lines: Sequence[DispenseLine], items: dict[uuid.UUID, PrescriptionItem]) -> None:
     problems: list[ErrorDetail] = []
     seen: set[uuid.UUID] = set()
@@ -363,7 +378,7 @@ async def dispense(
                     quantity=quantity,
                     batch_number=batch_number,
                     expiry_date=expiry,
-                    unit_price=line.unit_price,
+                    unit_price=_cents(line.unit_price),
                 )
             )
             warning = _expiry_warning(item, expiry, today)
@@ -372,9 +387,11 @@ async def dispense(
         if not await repository.add_dispensed(item.id, line.quantity):
             raise DispenseExceedsRemaining()
     session.add_all(lines)
-    act.total_amount = sum(
-        (line.unit_price * line.quantity for line in lines if line.unit_price is not None),
-        Decimal("0"),
+    act.total_amount = _cents(
+        sum(
+            (line.unit_price * line.quantity for line in lines if line.unit_price is not None),
+            Decimal("0"),
+        )
     )
     await session.flush()
     refreshed = (await repository.items_of([prescription.id]))[prescription.id]
@@ -443,7 +460,9 @@ async def _hand_out(
         )
         return [(batch.batch_number, batch.expiry_date, batch.quantity) for batch in taken]
     if line.expiry_date is not None and line.expiry_date <= today:
-        raise PrescriptionClosed(
+        # The same refusal as for an expired batch of the pharmacy's stock: it is the
+        # batch that is wrong, not the prescription.
+        raise BatchExpired(
             f"The batch of item {index + 1} expired on {line.expiry_date:%Y-%m-%d}: it cannot be"
             " dispensed",
             details=[ErrorDetail(field=f"items[{index}].expiry_date", message="expired")],
@@ -496,11 +515,17 @@ async def reject(
         previous=previous,
         pharmacy_id=str(pharmacy_id),
     )
-    await notices.rejected_to_prescriber(session, prescription, pharmacy_name, reason)
-    await notices.status_changed(
+    # Told from a job in system context (handlers.py): the pharmacy's own context does
+    # not see the patient's chart, which says how to reach the patient.
+    await events.emit(
         session,
-        prescription,
-        title=f"Your prescription {prescription.number} was rejected by {pharmacy_name}",
-        body=f"Reason: {reason}. Please contact {prescription.prescriber_name}.",
+        REJECTED_EVENT,
+        {
+            "prescription_id": str(prescription.id),
+            "pharmacy_name": pharmacy_name,
+            "reason": reason,
+        },
+        actor_id=principal.user_id,
+        organization_id=pharmacy_id,
     )
     return await _pharmacy_answer(session, principal, prescription)

@@ -53,3 +53,22 @@ async def tell_patient_dispensed(
             notices.DAY_FORMAT
         )
     await notices.status_changed(session, prescription, title=title, body=body + ".")
+
+
+@handles("prescription.rejected")
+async def tell_rejected(session: AsyncSession, runtime: JobRuntime, event: EventView) -> None:
+    """The prescriber and the patient hear which pharmacy rejected it, and why."""
+    prescription = await PrescriptionRepository(session).get(
+        uuid.UUID(event.payload["prescription_id"])
+    )
+    if prescription is None:
+        return
+    pharmacy_name = str(event.payload.get("pharmacy_name", "A pharmacy"))
+    reason = str(event.payload.get("reason", ""))
+    await notices.rejected_to_prescriber(session, prescription, pharmacy_name, reason)
+    await notices.status_changed(
+        session,
+        prescription,
+        title=f"Your prescription {prescription.number} was rejected by {pharmacy_name}",
+        body=f"Reason: {reason}. Please contact {prescription.prescriber_name}.",
+    )
