@@ -328,7 +328,8 @@ class DatabaseSupply:
         return urls
 
     def retire_template(self, name: str) -> None:
-        """Drop `name` (a template no copy is made of any more) with the next batch."""
+        """Drop `name` (a template no copy is made of any more, or a database a test
+        made itself and no longer uses) with the next batch."""
         self._executor.submit(self._used.append, name).result()
 
     def close(self) -> None:

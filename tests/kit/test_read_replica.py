@@ -17,19 +17,24 @@ from sqlalchemy import text
 
 from medhub.app import create_app
 from medhub.config import Settings
-from tests.conftest import DatabaseUrls, _drop_database, clone_database
+from tests.conftest import DatabaseSupply, DatabaseUrls, clone_database
 from tests.factories import Factory
 
 MEDPHARM = uuid.UUID("00000000-0000-7000-8000-000000000001")
 
 
 @pytest.fixture
-def replica(admin_server_url: str, template_database: str) -> Iterator[DatabaseUrls]:
+def replica(
+    admin_server_url: str, template_database: str, database_supply: DatabaseSupply
+) -> Iterator[DatabaseUrls]:
     urls = clone_database(admin_server_url, template_database)
     try:
         yield urls
     finally:
-        _drop_database(admin_server_url, urls.name)
+        # Dropped with the supply's next batch, in the background: a DROP DATABASE waits
+        # for a checkpoint of the whole cluster, which under a full run's load can take
+        # longer than a test may.
+        database_supply.retire_template(urls.name)
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ async def pharmacy_history(
         entries.append(
             {
                 "id": act.id,
-                "prescription_id": prescription.id,
+                "prescription_id": act.prescription_id,
                 "prescription_number": prescription.number,
                 "patient_name": prescription.patient_name,
                 "doctor_name": prescription.prescriber_name,

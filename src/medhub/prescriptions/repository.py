@@ -58,6 +58,16 @@ class PrescriptionScope:
         return Prescription.id.is_(None)  # no scope, no prescription (ids are never NULL)
 
 
+@dataclass(frozen=True)
+class PrescriptionNames:
+    """What a pharmacy's history shows of the prescription a dispensing was of."""
+
+    number: str
+    patient_name: str
+    prescriber_name: str
+    organization_name: str
+
+
 class PrescriptionRepository(Repository[Prescription]):
     model = Prescription
 
@@ -252,7 +262,7 @@ class PrescriptionRepository(Repository[Prescription]):
 
     async def history_page(
         self, pharmacy_id: uuid.UUID, filters: HistoryFilters, params: PageParams
-    ) -> tuple[Sequence[tuple[Dispensation, Prescription]], int, dict[str, Any]]:
+    ) -> tuple[Sequence[tuple[Dispensation, PrescriptionNames]], int, dict[str, Any]]:
         """The pharmacy's dispensations and rejections, newest first, with the
         prescriptions they were of, and totals over every matching row."""
         conditions: list[ColumnElement[bool]] = [Dispensation.organization_id == pharmacy_id]
@@ -283,15 +293,26 @@ class PrescriptionRepository(Repository[Prescription]):
         }
         if total == 0:
             return [], 0, totals
+        # The prescription's names only: its encrypted columns are not read, nor
+        # decrypted, for a page that does not show them.
         statement = (
-            select(Dispensation, Prescription)
+            select(
+                Dispensation,
+                Prescription.number,
+                Prescription.patient_name,
+                Prescription.prescriber_name,
+                Prescription.organization_name,
+            )
             .join(Prescription, Prescription.id == Dispensation.prescription_id)
             .where(*conditions)
             .order_by(Dispensation.created_at.desc(), Dispensation.id.desc())
             .limit(params.limit)
             .offset(params.offset)
         )
-        rows = [(row[0], row[1]) for row in await self.session.execute(statement)]
+        rows = [
+            (row[0], PrescriptionNames(row[1], row[2], row[3], row[4]))
+            for row in await self.session.execute(statement)
+        ]
         return rows, total, totals
 
     # Expiry

@@ -172,6 +172,23 @@ def dispensation_view(act: Dispensation, lines: Sequence[DispensationItem]) -> d
     }
 
 
+def _heading(prescription: Prescription) -> dict[str, Any]:
+    """What every view of a prescription starts with: which one, whose, when, how far."""
+    return {
+        "id": prescription.id,
+        "prescription_number": prescription.number,
+        "status": prescription.status,
+        "organization_id": prescription.organization_id,
+        "organization_name": prescription.organization_name,
+        "patient_id": prescription.patient_id,
+        "patient_name": prescription.patient_name,
+        "doctor_id": prescription.doctor_id,
+        "doctor_name": prescription.prescriber_name,
+        "issued_at": prescription.issued_at,
+        "expires_at": prescription.expires_at,
+    }
+
+
 def prescription_view(
     prescription: Prescription,
     items: Sequence[PrescriptionItem],
@@ -180,22 +197,12 @@ def prescription_view(
 ) -> dict[str, Any]:
     """The whole prescription, as its doctors and its patient read it."""
     return {
-        "id": prescription.id,
-        "prescription_number": prescription.number,
+        **_heading(prescription),
         "reference_number": prescription.reference_number,
-        "status": prescription.status,
-        "organization_id": prescription.organization_id,
-        "organization_name": prescription.organization_name,
-        "patient_id": prescription.patient_id,
-        "patient_name": prescription.patient_name,
-        "doctor_id": prescription.doctor_id,
-        "doctor_name": prescription.prescriber_name,
         "consultation_id": prescription.consultation_id,
         "diagnosis": prescription.diagnosis,
         "notes": prescription.notes,
         "items": [item_view(item) for item in items],
-        "issued_at": prescription.issued_at,
-        "expires_at": prescription.expires_at,
         "qr_token": prescription.qr_token,
         "verification_url": qr.verification_url(settings.PUBLIC_BASE_URL, prescription.qr_token),
         "qr_code": qr_state(prescription),
@@ -215,18 +222,8 @@ def summary_view(
 ) -> dict[str, Any]:
     """A list row: what was prescribed only for those who may read it."""
     return {
-        "id": prescription.id,
-        "prescription_number": prescription.number,
-        "status": prescription.status,
-        "organization_id": prescription.organization_id,
-        "organization_name": prescription.organization_name,
-        "patient_id": prescription.patient_id,
-        "patient_name": prescription.patient_name,
-        "doctor_id": prescription.doctor_id,
-        "doctor_name": prescription.prescriber_name,
+        **_heading(prescription),
         "item_count": len(items),
-        "issued_at": prescription.issued_at,
-        "expires_at": prescription.expires_at,
         "diagnosis": prescription.diagnosis if clinical else None,
         "items": [item_view(item) for item in items] if clinical else None,
     }
