@@ -281,7 +281,7 @@ async def seed_prescriptions(run: SeedRun, clinic: Clinic, pharmacy: PharmacyCas
         assert charts[demo.patient].organization == _organization_key(doctor, clinic)
         async with run.database.unit_of_work() as session:
             await act_as(session, doctor)
-            prescription = await issuing.write_prescription(
+            prescription, _ = await issuing.write_prescription(
                 session,
                 doctor,
                 run.settings,

@@ -46,8 +46,8 @@ from medhub.prescriptions.repository import PrescriptionRepository
 from medhub.prescriptions.schemas import ItemCreate, PrescriptionCreate, PrescriptionRead
 from medhub.prescriptions.service import (
     audit_about,
-    full_view,
     now,
+    prescription_view,
     readable,
     sees_clinical,
     signer_for,
@@ -113,8 +113,9 @@ async def issue(
         if isinstance(claimed, idempotency.Replay):
             return Issued(claimed.status_code, claimed.body, replayed=True)
         slot = claimed
-    prescription = await write_prescription(session, principal, settings, data)
-    view = await full_view(session, prescription, settings)
+    prescription, items = await write_prescription(session, principal, settings, data)
+    # Answered from what was just written: no dispensation yet, nothing to read back.
+    view = prescription_view(prescription, items, [], settings)
     payload = _jsonable(view)
     if slot is not None:
         await idempotency.complete(session, slot, 201, payload)
@@ -128,7 +129,8 @@ def _jsonable(view: dict[str, Any]) -> dict[str, Any]:
 
 async def write_prescription(
     session: AsyncSession, principal: Principal, settings: Settings, data: PrescriptionCreate
-) -> Prescription:
+) -> tuple[Prescription, list[PrescriptionItem]]:
+    """The prescription and its items, written (with the audit row and the event)."""
     doctor_id = principal.require_user_id()
     chart = await patients.get_patient(session, principal, data.patient_id)
     if data.consultation_id is not None and not await consultations.belongs_to_chart(
@@ -165,29 +167,26 @@ async def write_prescription(
         expires_at=expires_at,
         scan_count=0,
     )
-    await repository.add(prescription)
-    session.add_all(
-        [
-            PrescriptionItem(
-                prescription_id=prescription.id,
-                position=position,
-                medicine_name=item.medicine_name,
-                product_id=item.product_id,
-                strength=item.strength,
-                form=item.form.value if item.form else None,
-                times_per_day=item.frequency.times_per_day,
-                every_hours=item.frequency.every_hours,
-                frequency_text=item.frequency.text,
-                duration_days=item.duration_days,
-                quantity=item.quantity,
-                refills=item.refills,
-                instructions=item.instructions,
-                dispensed_quantity=0,
-            )
-            for position, item in enumerate(data.items, start=1)
-        ]
-    )
-    await session.flush()
+    items = [
+        PrescriptionItem(
+            prescription_id=prescription.id,
+            position=position,
+            medicine_name=item.medicine_name,
+            product_id=item.product_id,
+            strength=item.strength,
+            form=item.form.value if item.form else None,
+            times_per_day=item.frequency.times_per_day,
+            every_hours=item.frequency.every_hours,
+            frequency_text=item.frequency.text,
+            duration_days=item.duration_days,
+            quantity=item.quantity,
+            refills=item.refills,
+            instructions=item.instructions,
+            dispensed_quantity=0,
+        )
+        for position, item in enumerate(data.items, start=1)
+    ]
+    await repository.add_with_items(prescription, items)
     audit_about(
         session,
         "prescription.created",
@@ -203,7 +202,7 @@ async def write_prescription(
         actor_id=doctor_id,
         organization_id=prescription.organization_id,
     )
-    return prescription
+    return prescription, items
 
 
 async def email_again(

@@ -75,6 +75,14 @@ class PrescriptionRepository(Repository[Prescription]):
         statement = text("SELECT nextval('prescription_number_seq')")
         return int((await self.session.execute(statement)).scalar_one())
 
+    async def add_with_items(
+        self, prescription: Prescription, items: Sequence[PrescriptionItem]
+    ) -> None:
+        """The prescription and its items, in one flush."""
+        self.session.add(prescription)
+        self.session.add_all(items)
+        await self.session.flush()
+
     def readable_statement(self, scope: PrescriptionScope) -> Select[Prescription]:
         return select(Prescription).where(scope.condition())
 
