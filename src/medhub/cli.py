@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from medhub import __version__
 from medhub.audit.cli import audit_app
+from medhub.authz.routes import ROUTES, render_matrix
 from medhub.config import ConfigurationError, Settings, get_settings
 from medhub.demo.cli import seed_app
 from medhub.field_crypto import MAX_KEY_VERSION, generate_key_spec
@@ -118,6 +119,21 @@ def _stop_requested(signum: int, _frame: object) -> None:
 def version() -> None:
     """Print the MedHub version."""
     print(__version__)
+
+
+@app.command("routes")
+def routes_command(
+    matrix: Annotated[
+        bool, typer.Option("--matrix", help="Print routes by roles as a Markdown table")
+    ] = False,
+) -> None:
+    """Print who may call each route (the access table of authz/routes.py)."""
+    if matrix:
+        print(render_matrix())
+        return
+    for access in ROUTES:
+        roles = "public" if access.roles is None else ",".join(sorted(access.roles))
+        print(f"{access.method:<7} {access.path}  {roles}  ({access.scope})")
 
 
 @app.command()
