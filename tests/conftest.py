@@ -46,6 +46,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from types import EllipsisType
 from typing import Any, TypeVar
 
 import httpx
@@ -241,6 +242,14 @@ def clone_database(admin_server_url: str, template: str, name: str | None = None
     return DatabaseUrls(admin=admin, app=app_url_for(admin, APP_ROLE), name=name)
 
 
+class Unknown:
+    """The type of `UNKNOWN`."""
+
+
+# What `DatabaseSupply.take` makes ahead when the next test's template does not exist yet.
+UNKNOWN = Unknown()
+
+
 class DatabaseSupply:
     """Fresh copies of the template, made ahead of need on a thread of their own.
 
@@ -284,7 +293,7 @@ class DatabaseSupply:
         self._drop_all()
         for drop in self._drops:
             drop.result()
-        self._next = self._prepare()
+        self._next: Future[DatabaseUrls] | None = self._prepare()
 
     def _prepare(self, template: str | None = None) -> Future[DatabaseUrls]:
         name = next(self._turn)
@@ -315,16 +324,25 @@ class DatabaseSupply:
         )
         self._drops = [drop for drop in self._drops if not drop.done() or drop.exception()]
 
-    def take(self, template: str | None = None) -> DatabaseUrls:
-        """A fresh copy of `template` (by default the migrated one). The next copy is
-        made ahead from the same template: a module's tests tend to follow each other."""
+    def take(
+        self, template: str | None = None, *, then: str | Unknown | EllipsisType | None = ...
+    ) -> DatabaseUrls:
+        """A fresh copy of `template` (by default the migrated one).
+
+        The next copy is made ahead from `then`: the template the next test needs (None:
+        the migrated one), or nothing when that is not known yet (`UNKNOWN`, a world
+        not built yet: the next test makes its copy when it asks). Left out, it is
+        `template` again: a module's tests tend to follow each other."""
         source = template or self.template
-        if self._next_template != source:
+        following = source if then is ... else then
+        if self._next is not None and self._next_template != source:
             # Made from another template: it makes way (retired in turn) for one of this.
             self._next.result()
+            self._next = None
+        if self._next is None:
             self._next = self._prepare(source)
         urls = self._next.result()
-        self._next = self._prepare(source)
+        self._next = None if following is UNKNOWN else self._prepare(following or self.template)
         return urls
 
     def retire_template(self, name: str) -> None:
@@ -388,9 +406,21 @@ def database_urls(
     database_supply: DatabaseSupply, worlds: Worlds, request: pytest.FixtureRequest
 ) -> DatabaseUrls:
     """A fresh, migrated database of this test's own (see DatabaseSupply): a copy of the
-    world its world fixtures make (see `world_fixture`), if it uses any."""
+    world its world fixtures make (see `world_fixture`), if it uses any. The copy made
+    ahead is of what the test run next on this process needs (see `Worlds.ahead`)."""
     world = worlds.for_test(request)
-    return database_supply.take(world.template if world else None)
+    following = worlds.ahead(request.node.stash.get(_NEXT_ITEM_KEY, None))
+    return database_supply.take(world.template if world else None, then=following)
+
+
+_NEXT_ITEM_KEY = pytest.StashKey["pytest.Item | None"]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Note on each test which test this process runs after it (None: none known), so
+    that the database copy made ahead is of the right template."""
+    item.stash[_NEXT_ITEM_KEY] = nextitem
 
 
 # ---------------------------------------------------------------------------- worlds
@@ -476,6 +506,22 @@ class Worlds:
         request.node.stash[_WORLD_KEY] = world
         return world
 
+    def ahead(self, item: pytest.Item | None) -> str | Unknown | None:
+        """The template the test `item` will take a copy of: None for the migrated one
+        (also when there is no next test, or it uses no database), `UNKNOWN` when its
+        world is not built yet (or will be built again by then)."""
+        if item is None:
+            return None
+        builders = _world_builders_of(item)
+        if not builders:
+            return None
+        world = self._built.get(builders)
+        # A world about to expire is rebuilt by the time the test runs: a copy of it
+        # made now would be wasted.
+        if world is None or time.monotonic() - world.built_at > WORLD_MAX_AGE_SECONDS - 30:
+            return UNKNOWN
+        return world.template
+
     def _build(self, builders: tuple[Callable[..., Any], ...]) -> World:
         name = f"medhub_w_{os.getpid()}_{next(self._count)}"
         _drop_database(self.supply.admin_server_url, name)
@@ -512,9 +558,19 @@ _WORLD_KEY = pytest.StashKey[World]()
 
 def _world_builders(request: pytest.FixtureRequest) -> tuple[Callable[..., Any], ...]:
     """The builders of the world fixtures the test uses, in the order it sets them up."""
-    node = request.node
+    return _builders_among(request.node, request.fixturenames)
+
+
+def _world_builders_of(item: pytest.Item) -> tuple[Callable[..., Any], ...]:
+    """What `_world_builders` will find for the test `item`, before it starts."""
+    if not hasattr(item, "_fixtureinfo"):
+        return ()
+    return _builders_among(item, item._fixtureinfo.names_closure)
+
+
+def _builders_among(node: Any, fixturenames: Any) -> tuple[Callable[..., Any], ...]:
     found: list[Callable[..., Any]] = []
-    for name in request.fixturenames:
+    for name in fixturenames:
         definitions = node._fixtureinfo.name2fixturedefs.get(name)
         if definitions:
             builder = getattr(definitions[-1].func, "world_builder", None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,14 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from medhub.audit import service as audit
+from medhub.auth import service as auth
 from medhub.auth.runtime import AuthRuntime
+from medhub.kit.context import client_ip_var, user_agent_var
 from medhub.kit.db import Database
 from medhub.kit.jobs import JobRuntime, run_worker
-from medhub.kit.tenancy import set_system_context
-from medhub.models.identity import Organization
+from medhub.kit.tenancy import set_system_context, set_tenant_context
+from medhub.models.identity import Organization, User
 from medhub.users import service as users
 
 DEFAULT_PASSWORD = "Correct-Horse-42!"
@@ -77,8 +81,18 @@ class Factory:
         approved: bool = True,
         full_name: str = "Test Person",
         login: bool = True,
+        real_login: bool = False,
     ) -> Account:
+        """A new account; with `login`, holding an access and a refresh token.
+
+        The tokens come from a session opened directly, as the login endpoint opens one
+        (same session row, refresh token, `last_login` and "login" audit row, in the
+        unit of work that creates the account): much cheaper than a request. Pass
+        `real_login=True` to have the account log in through `POST /api/v1/auth/login`
+        instead (or call `login`, which returns the response).
+        """
         address = email or f"{self.unique(role)}@example.org"
+        tokens: auth.IssuedTokens | None = None
         async with self.database.unit_of_work() as session:
             await set_system_context(session)
             user = await users.create_user(
@@ -92,6 +106,8 @@ class Factory:
                 is_verified=verified,
                 is_approved=approved,
             )
+            if login and not real_login:
+                tokens = await self._open_session(session, user)
         account = Account(
             id=user.id,
             email=address,
@@ -99,9 +115,37 @@ class Factory:
             role=role,
             organization_id=organization_id,
         )
-        if login:
+        if tokens is not None:
+            account.access_token = tokens.access_token
+            account.refresh_token = tokens.refresh_token
+        elif login:
             await self.login(account)
         return account
+
+    async def _open_session(self, session: Any, user: User) -> auth.IssuedTokens:
+        """What a successful bearer login does after checking the password, seen from the
+        client a test's `client` is (its address and user agent)."""
+        ip = client_ip_var.set("127.0.0.1")
+        agent = user_agent_var.set(self.client.headers.get("user-agent"))
+        try:
+            user.last_login = datetime.now(UTC)
+            tokens = await auth._open_session(session, self.runtime, user, cookies=False)
+            await set_tenant_context(
+                session, user_id=user.id, organization_id=user.organization_id, role=user.role
+            )
+            audit.record(
+                session,
+                "login",
+                user_id=user.id,
+                organization_id=user.organization_id,
+                entity_type="session",
+                entity_id=tokens.session_id,
+                metadata={"method": "bearer"},
+            )
+        finally:
+            user_agent_var.reset(agent)
+            client_ip_var.reset(ip)
+        return tokens
 
     async def login(self, account: Account) -> httpx.Response:
         response = await self.client.post(

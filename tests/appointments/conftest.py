@@ -10,25 +10,26 @@ import httpx
 import pytest
 
 from tests.appointments.helpers import AdminSql, Clinic, make_clinic, make_patient
+from tests.conftest import world_fixture
 from tests.factories import Account, Factory
 
 
-@pytest.fixture
+@world_fixture
 async def clinic(client: httpx.AsyncClient, factory: Factory) -> Clinic:
     return await make_clinic(client, factory)
 
 
-@pytest.fixture
+@world_fixture
 async def other_clinic(client: httpx.AsyncClient, factory: Factory) -> Clinic:
     return await make_clinic(client, factory, "clinic")
 
 
-@pytest.fixture
+@world_fixture
 async def patient(client: httpx.AsyncClient, factory: Factory) -> Account:
     return await make_patient(client, factory)
 
 
-@pytest.fixture
+@world_fixture
 async def bob(client: httpx.AsyncClient, factory: Factory) -> Account:
     """Another patient."""
     return await make_patient(client, factory, "Bob Roe")

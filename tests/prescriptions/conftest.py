@@ -1,18 +1,18 @@
 from __future__ import annotations
 
 import httpx
-import pytest
 
+from tests.conftest import world_fixture
 from tests.consultations.helpers import Clinic, make_clinic
 from tests.factories import Factory
 from tests.prescriptions.helpers import Pharmacy, make_pharmacy
 
 
-@pytest.fixture
+@world_fixture
 async def clinic(client: httpx.AsyncClient, factory: Factory) -> Clinic:
     return await make_clinic(client, factory, "hospital")
 
 
-@pytest.fixture
-async def pharmacy(factory: Factory) -> Pharmacy:
+@world_fixture
+async def pharmacy(_client: httpx.AsyncClient, factory: Factory) -> Pharmacy:
     return await make_pharmacy(factory, name="Harbour Pharmacy")
