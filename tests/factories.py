@@ -129,7 +129,7 @@ class Factory:
         agent = user_agent_var.set(self.client.headers.get("user-agent"))
         try:
             user.last_login = datetime.now(UTC)
-            tokens = await auth._open_session(session, self.runtime, user, cookies=False)
+            tokens = await auth.open_session(session, self.runtime, user, cookies=False)
             await set_tenant_context(
                 session, user_id=user.id, organization_id=user.organization_id, role=user.role
             )

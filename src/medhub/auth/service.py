@@ -193,7 +193,7 @@ async def login(
     user.last_login = datetime.now(UTC)
     if upgraded_hash is not None and user.password_hash == candidate.password_hash:
         user.password_hash = upgraded_hash  # legacy bcrypt (or weaker argon2) → current argon2id
-    tokens = await _open_session(session, runtime, user, cookies=cookies)
+    tokens = await open_session(session, runtime, user, cookies=cookies)
     await set_tenant_context(
         session, user_id=user.id, organization_id=user.organization_id, role=user.role
     )
@@ -275,9 +275,12 @@ async def _record_failure(
     return failure.retry_after
 
 
-async def _open_session(
+async def open_session(
     session: AsyncSession, runtime: AuthRuntime, user: User, *, cookies: bool
 ) -> IssuedTokens:
+    """A login session for `user` and its tokens, from the current client's address and
+    user agent: what a login does once the password is checked (the caller has checked
+    it, or is trusted setup that signs people in without one: tests)."""
     now = datetime.now(UTC)
     ip, user_agent = current_client()
     auth_session = await SessionRepository(session).add(
