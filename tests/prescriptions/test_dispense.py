@@ -165,6 +165,11 @@ async def test_lines_that_do_not_match_the_prescription_are_400_with_details(
             {"items": [{"item_id": str(uuid.uuid4()), "quantity": 1, "expiry_date": "soon"}]},
             "items.0.expiry_date",
         ),
+        # Dates are strict YYYY-MM-DD, as everywhere (kit.dates.Day): not a Unix time.
+        (
+            {"items": [{"item_id": str(uuid.uuid4()), "quantity": 1, "expiry_date": 4102444800}]},
+            "items.0.expiry_date",
+        ),
         ({"items": [{"item_id": str(uuid.uuid4()), "quantity": 1, "extra": 1}]}, "items.0.extra"),
     ],
 )

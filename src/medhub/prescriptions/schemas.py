@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
+from medhub.kit.dates import Day
 from medhub.models.prescriptions import MedicineForm, PrescriptionStatus
 
 MAX_ITEMS = 20
@@ -234,7 +235,7 @@ class DispenseLine(Input):
     # A catalog item is taken from the pharmacy's stock: from this batch, or first
     # expiry first out when none is named. Other items record what was handed out.
     batch_number: str | None = Field(default=None, min_length=1, max_length=64)
-    expiry_date: date | None = None
+    expiry_date: Day | None = None
     unit_price: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=2)
 
 
