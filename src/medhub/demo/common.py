@@ -4,14 +4,17 @@ acting as one of them (the tenant context a request of theirs would run in)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medhub.authz.principal import AuthMethod, Principal
+from medhub.catalog import service as catalog
 from medhub.config import Settings
+from medhub.demo.data import PRODUCTS
 from medhub.kit.db import Database
+from medhub.kit.errors import NotFound
 from medhub.kit.security import PasswordHasher
 from medhub.kit.tenancy import set_tenant_context
 from medhub.models.identity import User
@@ -116,3 +119,17 @@ class SeedRun:
     def progress(self, stage: str, done: int, total: int) -> None:
         if self.on_progress is not None:
             self.on_progress(stage, done, total)
+
+
+async def product_ids(session: AsyncSession, names: Sequence[str]) -> dict[str, uuid.UUID]:
+    """The catalog ids of demo products, by name; NotFound for one that is missing."""
+    wanted = set(names)
+    codes = {p.name: p.manufacturer_code for p in PRODUCTS if p.name in wanted}
+    found = await catalog.products_by_codes(session, list(codes.values()))
+    ids: dict[str, uuid.UUID] = {}
+    for name, code in codes.items():
+        product = found.get(code.lower())
+        if product is None:
+            raise NotFound(f"The demo product {name!r} ({code}) is missing")
+        ids[name] = product.id
+    return ids

@@ -24,10 +24,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medhub.authz.principal import Principal
-from medhub.catalog import service as catalog
 from medhub.demo.clinical import Clinic
-from medhub.demo.common import Cast, Credential, SeedRun, act_as, principal_of
-from medhub.demo.data import DEMO_DOCTOR, DEMO_PASSWORD, PRODUCTS, STORY_CHARTS
+from medhub.demo.common import Cast, Credential, SeedRun, act_as, principal_of, product_ids
+from medhub.demo.data import DEMO_DOCTOR, DEMO_PASSWORD, STORY_CHARTS
 from medhub.kit.tenancy import set_system_context
 from medhub.models.identity import Role
 from medhub.models.prescriptions import Dispensation, Prescription, PrescriptionStatus
@@ -206,11 +205,9 @@ async def seed_pharmacy(run: SeedRun, cast: Cast) -> PharmacyCast:
 
 
 async def _product_ids(run: SeedRun, names: set[str]) -> dict[str, uuid.UUID]:
-    codes = {p.name: p.manufacturer_code for p in PRODUCTS if p.name in names}
     async with run.database.unit_of_work() as session:
         await set_system_context(session)
-        found = await catalog.products_by_codes(session, list(codes.values()))
-    return {name: found[code.lower()].id for name, code in codes.items()}
+        return await product_ids(session, sorted(names))
 
 
 async def _seed_stock(run: SeedRun, pharmacy: PharmacyCast) -> None:

@@ -39,6 +39,7 @@ from medhub.demo.common import (
     Tally,
     act_as,
     principal_of,
+    product_ids,
 )
 from medhub.demo.data import (
     CHARTS_PER_ORGANIZATION,
@@ -326,19 +327,6 @@ async def _certificate_numbers(
     return {(product_id, number) for product_id, number in rows.all()}
 
 
-async def _product_ids(session: AsyncSession, names: Sequence[str]) -> dict[str, uuid.UUID]:
-    wanted = set(names)
-    codes = {p.name: p.manufacturer_code for p in PRODUCTS if p.name in wanted}
-    found = await catalog.products_by_codes(session, list(codes.values()))
-    ids: dict[str, uuid.UUID] = {}
-    for name, code in codes.items():
-        product = found.get(code.lower())
-        if product is None:
-            raise NotFound(f"The demo product {name!r} ({code}) is missing")
-        ids[name] = product.id
-    return ids
-
-
 # Orders
 
 
@@ -369,7 +357,7 @@ async def _place(
     session: AsyncSession, settings: Settings, cast: Cast, demo: DemoOrder
 ) -> uuid.UUID:
     buyer = cast.principals[demo.buyer]
-    product_ids = await _product_ids(session, [line.product for line in demo.lines])
+    ids = await product_ids(session, [line.product for line in demo.lines])
     minimums = {p.name: p.min_order_quantity for p in PRODUCTS}
     order = await placing.create_order(
         session,
@@ -377,7 +365,7 @@ async def _place(
         settings,
         [
             placing.RequestedLine(
-                product_ids[line.product],
+                ids[line.product],
                 max(line.quantity, minimums[line.product]),
                 f"items[{index}]",
             )
@@ -456,7 +444,7 @@ async def _ask(
     requester = _requester(cast, demo)
     product_id = None
     if demo.product is not None:
-        product_id = (await _product_ids(session, [demo.product]))[demo.product]
+        product_id = (await product_ids(session, [demo.product]))[demo.product]
     await act_as(session, requester)
     inquiry = await inquiry_submitting.submit_inquiry(
         session,

@@ -19,7 +19,7 @@ from medhub.kit.envelope import Envelope, JSONResponse, ok
 from medhub.kit.ratelimit import RateLimit
 from medhub.models.prescriptions import PrescriptionStatus
 from medhub.prescriptions import verification
-from medhub.prescriptions.tokens import PrescriptionSigner
+from medhub.prescriptions.service import signer_for
 from medhub.prescriptions.verification import Verification
 
 router = APIRouter(tags=["prescriptions"])
@@ -61,9 +61,8 @@ class PrescriptionKeySet(BaseModel):
     responses={200: {"content": {JWKS_MEDIA_TYPE: {}}}},
 )
 async def prescription_keys(settings: AppSettings) -> JSONResponse:
-    signer = PrescriptionSigner.from_settings(settings)
     return JSONResponse(
-        signer.jwks(),
+        signer_for(settings).jwks(),
         media_type=JWKS_MEDIA_TYPE,
         headers={
             "Cache-Control": JWKS_CACHE_CONTROL,
