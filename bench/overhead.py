@@ -47,7 +47,7 @@ from starlette.routing import Route
 from bench import RESULTS_DIR
 from medhub.app import create_app  # type: ignore[import-untyped]
 from medhub.authz.dependencies import CurrentPrincipal, api_rate_limit  # type: ignore[import-untyped]
-from medhub.config import Settings  # type: ignore[import-untyped]
+from medhub.config import Settings, prepare_settings  # type: ignore[import-untyped]
 from medhub.kit.envelope import Envelope, JSONResponse, ok  # type: ignore[import-untyped]
 from medhub.ops.provision import prepare_database  # type: ignore[import-untyped]
 
@@ -158,8 +158,12 @@ def baseline_app() -> Starlette:
 
 async def measure(data_dir: Path, requests: int, rounds: int) -> dict[str, Any]:
     target = prepare_database(_settings(data_dir, DATABASE_URL=None))
-    settings = _settings(
-        data_dir, DATABASE_URL=str(target.app_url), DATABASE_ADMIN_URL=str(target.admin_url)
+    # As `medhub serve` does: development secrets (field keys, signing key) generated
+    # into DATA_DIR.
+    settings = prepare_settings(
+        _settings(
+            data_dir, DATABASE_URL=str(target.app_url), DATABASE_ADMIN_URL=str(target.admin_url)
+        )
     )
     app = bench_app(settings)
     baseline = baseline_app()

@@ -23,7 +23,7 @@ from sqlalchemy import event
 
 from medhub.authz.session_cache import SessionCache, SessionState
 from medhub.config import Settings
-from medhub.kit import rows
+from medhub.kit import rows, tenancy
 from medhub.kit.db import Database
 from tests.auth.helpers import API, AdminSql, login_ok, me
 from tests.conftest import DatabaseUrls
@@ -33,8 +33,9 @@ from tests.waiting import eventually
 
 
 class Statements:
-    """The SQL a block of code sends: through the app's engine (SQLAlchemy's event) and
-    through kit.rows (its queries go to the driver directly, past that event)."""
+    """The SQL a block of code sends: through the app's engine (SQLAlchemy's event), and
+    what goes to the driver directly, past that event: kit.rows' queries and the tenant
+    context kit.tenancy sends at the start of each transaction."""
 
     def __init__(self, database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
         self.engine = database.engine.sync_engine
@@ -55,10 +56,20 @@ class Statements:
 
         self.monkeypatch.setattr(rows, name, recorded)
 
+    def _spy_tenant_context(self) -> None:
+        real = tenancy._send_context
+
+        def recorded(connection: Any, context: tenancy.TenantContext) -> None:
+            self.sent.append(context.sql)
+            real(connection, context)
+
+        self.monkeypatch.setattr(tenancy, "_send_context", recorded)
+
     def __enter__(self) -> Statements:
         event.listen(self.engine, "before_cursor_execute", self._record)
         self._spy("fetch_one")
         self._spy("fetch_all")
+        self._spy_tenant_context()
         return self
 
     def __exit__(self, *_exc: object) -> None:

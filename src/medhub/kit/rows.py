@@ -18,8 +18,13 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from medhub.kit.tenancy import transaction_driver_connection
+
 
 async def _driver_connection(session: AsyncSession) -> AsyncConnection[Any]:
+    begun: AsyncConnection[Any] | None = transaction_driver_connection(session)
+    if begun is not None:
+        return begun
     connection = await session.connection()  # begins the transaction (and its context)
     raw = await connection.get_raw_connection()
     driver: AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]

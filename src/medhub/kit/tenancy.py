@@ -27,24 +27,33 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import Connection, TextClause, event, text
+from sqlalchemy import Connection, event, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
 from medhub.kit.errors import AuthenticationFailed
 
+_CONTEXT_COLUMNS = (
+    "set_config('app.user_id', %(user_id)s, true), set_config('app.org_id', %(org_id)s, true),"
+    " set_config('app.role', %(role)s, true), set_config('app.system', %(system)s, true)"
+)
+_RECHECK_COLUMN = (
+    "session_still_valid(%(check_session)s, %(check_user)s, %(check_role)s, %(check_org)s,"
+    " %(check_verified)s, %(check_approved)s) AS valid"
+)
+# Sent on the driver's cursor, not through SQLAlchemy's statement execution: this runs
+# at the start of every transaction of every request, and compiling and processing it
+# as a Core statement cost about as much CPU as the rest of a simple read.
+_SET_CONTEXT_SQL = f"SELECT {_CONTEXT_COLUMNS}"
+_SET_CONTEXT_AND_RECHECK_SQL = f"SELECT {_RECHECK_COLUMN}, {_CONTEXT_COLUMNS}"
+# The same statement for callers that hold an AsyncSession (SQLAlchemy's bind syntax).
 _SET_CONTEXT = text(
     "SELECT set_config('app.user_id', :user_id, true), set_config('app.org_id', :org_id, true),"
     " set_config('app.role', :role, true), set_config('app.system', :system, true)"
 )
-_SET_CONTEXT_AND_RECHECK = text(
-    "SELECT session_still_valid(:check_session, :check_user, :check_role, :check_org,"
-    " :check_verified, :check_approved) AS valid,"
-    " set_config('app.user_id', :user_id, true), set_config('app.org_id', :org_id, true),"
-    " set_config('app.role', :role, true), set_config('app.system', :system, true)"
-)
 _BOUND_KEY = "medhub.tenant"
 _BEGUN_KEY = "medhub.tenant_connection_begun"
+_DRIVER_KEY = "medhub.transaction_driver_connection"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +101,8 @@ class TenantContext:
         return values
 
     @property
-    def statement(self) -> TextClause:
-        return _SET_CONTEXT if self.recheck is None else _SET_CONTEXT_AND_RECHECK
+    def sql(self) -> str:
+        return _SET_CONTEXT_SQL if self.recheck is None else _SET_CONTEXT_AND_RECHECK_SQL
 
 
 def _confirmed(context: TenantContext, valid: object) -> None:
@@ -116,8 +125,8 @@ async def bind_tenant(
     info = session.sync_session.info
     info[_BOUND_KEY] = context
     if info.get(_BEGUN_KEY) and not already_set:
-        row = (await session.execute(context.statement, context.parameters())).first()
-        _confirmed(context, row[0] if row is not None else None)
+        connection = await session.connection()
+        await connection.run_sync(_send_context, context)
 
 
 async def set_request_tenant(request: Request, context: TenantContext) -> None:
@@ -172,16 +181,34 @@ def _apply_bound_tenant(
         # (`set_system_context` of a claim or a token lookup) and re-run the recheck.
         return
     session.info[_BEGUN_KEY] = True
+    # kit.rows reads on this connection until the transaction ends, without asking the
+    # session for it again.
+    session.info[_DRIVER_KEY] = connection.connection.dbapi_connection.driver_connection  # type: ignore[union-attr]
     context: TenantContext | None = session.info.get(_BOUND_KEY)
     if context is not None:
-        row = connection.execute(context.statement, context.parameters()).first()
-        _confirmed(context, row[0] if row is not None else None)
+        _send_context(connection, context)
+
+
+def _send_context(connection: Connection, context: TenantContext) -> None:
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(context.sql, context.parameters())
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    _confirmed(context, row[0] if row is not None else None)
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _note_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
         session.info.pop(_BEGUN_KEY, None)
+        session.info.pop(_DRIVER_KEY, None)
+
+
+def transaction_driver_connection(session: AsyncSession) -> Any | None:
+    """The driver connection of the session's current transaction, if one has begun."""
+    return session.sync_session.info.get(_DRIVER_KEY)
 
 
 async def set_tenant_context(
