@@ -13,6 +13,7 @@ KEYS = {
     "FIELD_ENCRYPTION_KEYS": "1:" + "a" * 43,
     "FIELD_INDEX_KEY": "b" * 43,
     "PRESCRIPTION_SIGNING_KEY": "c" * 43,
+    "AUDIT_ANCHOR_SIGNING_KEY": "d" * 43,
 }
 
 
@@ -186,3 +187,44 @@ def test_invalid_values_are_rejected_with_the_field_name(monkeypatch: pytest.Mon
     monkeypatch.setenv("LOG_LEVEL", "chatty")
     with pytest.raises(ValueError, match="LOG_LEVEL"):
         make()
+
+
+def test_production_refuses_to_start_without_the_audit_anchor_key(tmp_path: Path) -> None:
+    values = {**PRODUCTION, "METRICS_PUBLIC": True, "DATA_DIR": tmp_path}
+    del values["AUDIT_ANCHOR_SIGNING_KEY"]
+    with pytest.raises(ConfigurationError, match="AUDIT_ANCHOR_SIGNING_KEY must be set"):
+        prepare_settings(make(**values))
+    with pytest.raises(
+        ConfigurationError,
+        match=r"AUDIT_ANCHOR_SIGNING_KEY holds a key of 3 bytes.*medhub audit generate-anchor-key",
+    ):
+        prepare_settings(make(**values, AUDIT_ANCHOR_SIGNING_KEY="abcd"))
+    with pytest.raises(ConfigurationError, match="AUDIT_ANCHOR_PREVIOUS_PUBLIC_KEYS"):
+        prepare_settings(
+            make(
+                **values,
+                AUDIT_ANCHOR_SIGNING_KEY="d" * 43,
+                AUDIT_ANCHOR_PREVIOUS_PUBLIC_KEYS="abcd",
+            )
+        )
+    settings = prepare_settings(make(**values, AUDIT_ANCHOR_SIGNING_KEY="d" * 43))
+    assert settings.audit_anchor_signing_key()
+    assert "d" * 43 not in repr(settings)
+    assert not (tmp_path / "secrets.json").exists()
+
+
+def test_development_generates_the_audit_anchor_key_once(tmp_path: Path) -> None:
+    first = prepare_settings(make(DATA_DIR=tmp_path))
+    second = prepare_settings(make(DATA_DIR=tmp_path))
+    key = first.audit_anchor_signing_key()
+    assert key.private_bytes_raw() == second.audit_anchor_signing_key().private_bytes_raw()
+    assert key.private_bytes_raw() != first.prescription_signing_key().private_bytes_raw()
+
+
+def test_audit_anchors_go_under_data_dir_unless_told(tmp_path: Path) -> None:
+    assert make(DATA_DIR=tmp_path).audit_anchor_dir == tmp_path.resolve() / "audit-anchors"
+    assert make(AUDIT_ANCHOR_DIR=str(tmp_path / "x")).audit_anchor_dir == tmp_path / "x"
+    assert make(AUDIT_ANCHOR_DIR="-").audit_anchor_dir is None
+    assert make().AUDIT_ANCHOR_INTERVAL_MINUTES == 60
+    with pytest.raises(ValueError, match="AUDIT_ANCHOR_INTERVAL_MINUTES"):
+        make(AUDIT_ANCHOR_INTERVAL_MINUTES=0)

@@ -221,6 +221,11 @@ def create_app(
         redoc_url=None,
         default_response_class=JSONResponse,
         lifespan=_lifespan,
+        telemetry=(
+            None
+            if settings.OPENTELEMETRY_ENABLED
+            else {"tracing": False, "metrics": False, "logs": False}
+        ),
     )
     metrics = Metrics()
     app.state.settings = settings

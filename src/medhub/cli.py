@@ -1,4 +1,4 @@
-"""`medhub` command line: serve, db, crypto, version."""
+"""`medhub` command line: serve, db, crypto, backup, restore, version."""
 
 from __future__ import annotations
 
@@ -7,21 +7,29 @@ import contextlib
 import os
 import signal
 import sys
+import tarfile
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import psycopg
 import typer
 import uvicorn
 from rich.console import Console
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    Task,
     TaskID,
     TextColumn,
+    TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
+from typer.core import TyperGroup
 
 from medhub import __version__
 from medhub.audit.cli import audit_app
@@ -34,7 +42,15 @@ from medhub.kit.email import TemplateRenderer, build_message, sample_context
 from medhub.kit.jobs import JobRuntime, run_worker
 from medhub.kit.logging import configure_logging
 from medhub.kit.metrics import multiprocess_directory, multiprocess_directory_configured
+from medhub.kit.signing_keys import key_id, private_key_text, public_key_text
 from medhub.ops import migrations
+from medhub.ops.backup import (
+    BackupFailed,
+    BackupRefused,
+    create_backup,
+    default_archive_name,
+    verify_backup,
+)
 from medhub.ops.crypto_rotate import (
     DEFAULT_BATCH_SIZE,
     NO_VERSION,
@@ -50,13 +66,9 @@ from medhub.ops.provision import (
     upgrade_schema,
     wait_for_database,
 )
+from medhub.ops.restore import restore_backup
 from medhub.organizations.cli import tenants_app, users_app
-from medhub.prescriptions.tokens import (
-    generate_signing_key,
-    key_id,
-    private_key_text,
-    public_key_text,
-)
+from medhub.prescriptions.tokens import generate_signing_key
 
 app = typer.Typer(help="MedHub healthcare-platform backend", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema: upgrade, current, revision", no_args_is_help=True)
@@ -537,6 +549,205 @@ def crypto_rotate(
     Exits 1 if values are left that it could not re-encrypt (named per column).
     """
     raise typer.Exit(code=run_rotate(_ctx_settings(ctx), batch_size=batch_size, dry_run=dry_run))
+
+
+# `medhub backup` and `medhub restore` exit codes.
+BACKUP_DONE = 0
+BACKUP_FAILED = 1  # an archive damaged or unreadable, a dump or restore that failed
+BACKUP_REFUSED = 2  # nothing done: a missing archive, a non-empty target, no pg_dump
+
+
+class _BackupCommands(TyperGroup):
+    """`medhub backup [PATH]` writes an archive (the `create` command); `medhub backup
+    verify PATH` checks one: a first argument that names no command is the PATH."""
+
+    # Typed loosely: typer's Context and Command classes are not part of its public API.
+    def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
+        if args and args[0] not in self.commands:
+            args = ["create", *args]
+        return super().resolve_command(ctx, args)
+
+
+backup_app = typer.Typer(
+    cls=_BackupCommands,
+    invoke_without_command=True,
+)
+app.add_typer(backup_app, name="backup")
+
+
+class _StageBars:
+    """A progress bar per stage of a backup or restore: bytes where the size is known, a
+    pulsing bar for the database work pg_dump and pg_restore do out of sight."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, TaskID] = {}
+
+    def started(self, stage: str, total: int | None) -> None:
+        for task in self.tasks.values():
+            # A stage is over when the next starts; a pulsing one stops pulsing.
+            self.progress.stop_task(task)
+            if self.progress.tasks[task].total is not None:
+                self.progress.update(task, completed=self.progress.tasks[task].total)
+        self.tasks[stage] = self.progress.add_task(stage, total=total)
+
+    def advanced(self, stage: str, amount: int) -> None:
+        self.progress.advance(self.tasks[stage], amount)
+
+
+class _BytesColumn(DownloadColumn):
+    """Bytes done of the total, for the stages whose size is known."""
+
+    def render(self, task: Task) -> Text:
+        return super().render(task) if task.total is not None else Text("")
+
+
+def _stage_progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description:<16}"),
+        BarColumn(),
+        _BytesColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    )
+
+
+def _size(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MiB"
+
+
+def run_backup(settings: Settings, destination: Path) -> int:
+    """`medhub backup`: the archive of the configured database and storage; the exit code."""
+    started = time.monotonic()
+    try:
+        target = _admin_target(settings)
+        with _stage_progress() as progress:
+            manifest = create_backup(settings, target, destination, _StageBars(progress))
+    except (BackupRefused, ConfigurationError) as exc:
+        typer.secho(f"medhub: {exc}", fg=typer.colors.RED, err=True)
+        return BACKUP_REFUSED
+    except (BackupFailed, OSError, psycopg.Error) as exc:
+        typer.secho(f"medhub: the backup failed: {exc}", fg=typer.colors.RED, err=True)
+        return BACKUP_FAILED
+    rows = sum(manifest.tables.values())
+    files = len(manifest.files) - 1
+    typer.echo(
+        f"wrote {destination} ({_size(destination.stat().st_size)}): {len(manifest.tables)}"
+        f" tables, {rows} rows, {files} stored files; schema revision {manifest.alembic_revision};"
+        f" {time.monotonic() - started:.1f} s"
+    )
+    return BACKUP_DONE
+
+
+def _destination(path: Path | None) -> Path:
+    if path is None:
+        return Path.cwd() / default_archive_name()
+    if path.is_dir():
+        return path / default_archive_name()
+    return path
+
+
+@backup_app.callback()
+def backup(ctx: typer.Context) -> None:
+    """Back up the database and the stored files into one archive; verify an archive.
+
+    `medhub backup [PATH]` writes the archive (default: ./medhub-backup-<time>.tar, or
+    that name inside PATH when PATH is a directory); `medhub backup verify PATH` checks
+    one. Exit code 2 when nothing was done (the path exists, no pg_dump of the server's
+    version, storage on S3), 1 when the backup failed.
+    """
+    if ctx.invoked_subcommand is None:
+        raise typer.Exit(code=run_backup(_ctx_settings(ctx), _destination(None)))
+
+
+@backup_app.command("create")
+def backup_create(
+    ctx: typer.Context,
+    path: Annotated[Path | None, typer.Argument(help="Archive to write, or its directory")] = None,
+) -> None:
+    """Write an archive of the database and the stored files (`medhub backup [PATH]`)."""
+    raise typer.Exit(code=run_backup(_ctx_settings(ctx), _destination(path)))
+
+
+def run_verify_backup(path: Path) -> int:
+    """`medhub backup verify`: every checksum and the dump's readability; the exit code."""
+    try:
+        with _stage_progress() as progress:
+            problems = verify_backup(path, _StageBars(progress))
+    except BackupRefused as exc:
+        typer.secho(f"medhub: {exc}", fg=typer.colors.RED, err=True)
+        return BACKUP_REFUSED
+    except (BackupFailed, OSError, tarfile.TarError) as exc:
+        typer.secho(f"medhub: {path}: {exc}", fg=typer.colors.RED, err=True)
+        return BACKUP_FAILED
+    if problems:
+        for problem in problems:
+            typer.secho(f"{path}: {problem}", fg=typer.colors.RED, err=True)
+        return BACKUP_FAILED
+    typer.echo(f"{path}: every checksum matches and pg_restore reads the dump")
+    return BACKUP_DONE
+
+
+@backup_app.command("verify")
+def backup_verify(
+    path: Annotated[Path, typer.Argument(help="The archive to check")],
+) -> None:
+    """Check every member's sha256 and size against the manifest, and that pg_restore reads
+    the dump; exit 1 naming each mismatch."""
+    raise typer.Exit(code=run_verify_backup(path))
+
+
+def run_restore(settings: Settings, path: Path, *, force: bool) -> int:
+    """`medhub restore`: the archive into the configured database and DATA_DIR; the exit
+    code."""
+    started = time.monotonic()
+    try:
+        # Not prepare_database: in embedded mode it would migrate the empty database.
+        target = _admin_target(settings)
+        with _stage_progress() as progress:
+            report = restore_backup(
+                settings, target, path, force=force, progress=_StageBars(progress)
+            )
+    except (BackupRefused, ConfigurationError) as exc:
+        typer.secho(f"medhub: {exc}", fg=typer.colors.RED, err=True)
+        return BACKUP_REFUSED
+    except (BackupFailed, OSError, tarfile.TarError, psycopg.Error) as exc:
+        typer.secho(f"medhub: the restore failed: {exc}", fg=typer.colors.RED, err=True)
+        return BACKUP_FAILED
+    manifest = report.manifest
+    typer.echo(
+        f"restored {path} (taken {manifest.created_at:%Y-%m-%d %H:%M:%S} UTC):"
+        f" {len(manifest.tables)} tables, {sum(manifest.tables.values())} rows,"
+        f" {report.files} stored files; {time.monotonic() - started:.1f} s"
+    )
+    if report.replaced:
+        typer.echo("replaced: " + "; ".join(report.replaced))
+    head = migrations.head_revision()
+    if manifest.alembic_revision != head:
+        typer.echo(
+            f"the schema is at revision {manifest.alembic_revision}, this code's head is {head}:"
+            " run `medhub db upgrade` before serving"
+        )
+    return BACKUP_DONE
+
+
+@app.command("restore")
+def restore(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="An archive written by `medhub backup`")],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Replace a database or file storage that is not empty (stop the app)"
+        ),
+    ] = False,
+) -> None:
+    """Restore an archive into an empty database and DATA_DIR (see `medhub backup`).
+
+    The archive is checked before anything changes. Exit code 2 when nothing was done (no
+    archive, a target that is not empty without --force), 1 when the restore failed.
+    """
+    raise typer.Exit(code=run_restore(_ctx_settings(ctx), path, force=force))
 
 
 def main() -> None:

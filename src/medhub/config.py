@@ -27,9 +27,19 @@ GENERATED_SECRETS = (
     "FIELD_ENCRYPTION_KEYS",
     "FIELD_INDEX_KEY",
     "PRESCRIPTION_SIGNING_KEY",
+    "AUDIT_ANCHOR_SIGNING_KEY",
 )
 # Secrets whose value is a key specification rather than a long random string.
-KEY_SECRETS = frozenset({"FIELD_ENCRYPTION_KEYS", "FIELD_INDEX_KEY", "PRESCRIPTION_SIGNING_KEY"})
+KEY_SECRETS = frozenset(
+    {
+        "FIELD_ENCRYPTION_KEYS",
+        "FIELD_INDEX_KEY",
+        "PRESCRIPTION_SIGNING_KEY",
+        "AUDIT_ANCHOR_SIGNING_KEY",
+    }
+)
+# Secrets that are Ed25519 private keys: base64url of 32 bytes.
+ED25519_SECRETS = frozenset({"PRESCRIPTION_SIGNING_KEY", "AUDIT_ANCHOR_SIGNING_KEY"})
 # Ed25519 keys, private (the seed) and public alike, are 32 bytes (RFC 8032).
 ED25519_KEY_BYTES = 32
 MIN_SECRET_LENGTH = 32
@@ -78,6 +88,11 @@ class Settings(BaseSettings):
     # set, is always required).
     METRICS_TOKEN: SecretStr | None = None
     METRICS_PUBLIC: bool = False
+    # FastAPI's native OpenTelemetry spans and metrics for an operator who configures
+    # OpenTelemetry providers (e.g. with `opentelemetry-instrument`). Off by default:
+    # MedHub reports through /metrics, and the check whether any provider is set runs on
+    # every request.
+    OPENTELEMETRY_ENABLED: bool = False
 
     JWT_SECRET: SecretStr | None = None
     # AES-256-GCM keys for sensitive columns (kit/field_crypto.py): `version:base64key`
@@ -96,6 +111,17 @@ class Settings(BaseSettings):
     PRESCRIPTION_PREVIOUS_PUBLIC_KEYS: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # How long a prescription (and its QR code) is valid after it is issued.
     PRESCRIPTION_VALID_DAYS: int = Field(default=30, ge=1, le=365)
+
+    # The Ed25519 key that signs the audit chain's checkpoints (audit/anchors.py),
+    # base64url of its 32 bytes; kept outside the database so that whoever can rewrite
+    # the database cannot re-sign. `medhub audit generate-anchor-key` prints one.
+    AUDIT_ANCHOR_SIGNING_KEY: SecretStr | None = None
+    # Public keys of earlier anchor keys (base64url, comma-separated): the checkpoints
+    # they signed still verify while they are listed.
+    AUDIT_ANCHOR_PREVIOUS_PUBLIC_KEYS: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Where checkpoints are appended: empty means DATA_DIR/audit-anchors, `-` stdout.
+    AUDIT_ANCHOR_DIR: str = ""
+    AUDIT_ANCHOR_INTERVAL_MINUTES: int = Field(default=60, ge=1, le=1440)
 
     # Peers whose X-Forwarded-For is believed (IPs or CIDRs); everyone else's is ignored.
     TRUSTED_PROXIES: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -244,6 +270,7 @@ class Settings(BaseSettings):
         "TRUSTED_PROXIES",
         "JWT_PREVIOUS_SECRETS",
         "PRESCRIPTION_PREVIOUS_PUBLIC_KEYS",
+        "AUDIT_ANCHOR_PREVIOUS_PUBLIC_KEYS",
         mode="before",
     )
     @classmethod
@@ -331,6 +358,40 @@ class Settings(BaseSettings):
             for encoded in self.PRESCRIPTION_PREVIOUS_PUBLIC_KEYS
         ]
 
+    def audit_anchor_signing_key(self) -> Ed25519PrivateKey:
+        """The key that signs the audit chain's checkpoints (audit/anchors.py)."""
+        if self.AUDIT_ANCHOR_SIGNING_KEY is None:
+            raise ConfigurationError(
+                "AUDIT_ANCHOR_SIGNING_KEY is not set; call prepare_settings() first "
+                "(development generates it into DATA_DIR/secrets.json)"
+            )
+        raw = _ed25519_key_bytes(
+            self.AUDIT_ANCHOR_SIGNING_KEY.get_secret_value(),
+            "AUDIT_ANCHOR_SIGNING_KEY",
+            generator=ANCHOR_KEY_GENERATOR,
+        )
+        return Ed25519PrivateKey.from_private_bytes(raw)
+
+    def audit_anchor_previous_public_keys(self) -> list[Ed25519PublicKey]:
+        """Earlier anchor keys' public halves, which still verify their checkpoints."""
+        return [
+            Ed25519PublicKey.from_public_bytes(
+                _ed25519_key_bytes(
+                    encoded, "AUDIT_ANCHOR_PREVIOUS_PUBLIC_KEYS", generator=ANCHOR_KEY_GENERATOR
+                )
+            )
+            for encoded in self.AUDIT_ANCHOR_PREVIOUS_PUBLIC_KEYS
+        ]
+
+    @property
+    def audit_anchor_dir(self) -> Path | None:
+        """Where checkpoints are appended; None when they go to stdout."""
+        if self.AUDIT_ANCHOR_DIR == "-":
+            return None
+        if self.AUDIT_ANCHOR_DIR:
+            return Path(self.AUDIT_ANCHOR_DIR).expanduser().resolve()
+        return self.data_dir / "audit-anchors"
+
     def jwt_previous_secrets(self) -> list[str]:
         return [secret.get_secret_value() for secret in self.JWT_PREVIOUS_SECRETS]
 
@@ -344,7 +405,13 @@ class Settings(BaseSettings):
                 yield name, value
 
 
-def _ed25519_key_bytes(encoded: str, name: str) -> bytes:
+PRESCRIPTION_KEY_GENERATOR = "medhub crypto generate-prescription-key"
+ANCHOR_KEY_GENERATOR = "medhub audit generate-anchor-key"
+
+
+def _ed25519_key_bytes(
+    encoded: str, name: str, *, generator: str = PRESCRIPTION_KEY_GENERATOR
+) -> bytes:
     """The 32 bytes of an Ed25519 key written in base64url (padding optional; standard
     base64 is accepted too), or a ConfigurationError naming the setting."""
     text = encoded.strip().replace("-", "+").replace("_", "/")
@@ -355,7 +422,7 @@ def _ed25519_key_bytes(encoded: str, name: str) -> bytes:
     if len(raw) != ED25519_KEY_BYTES:
         raise ConfigurationError(
             f"{name} holds a key of {len(raw)} bytes; Ed25519 keys are {ED25519_KEY_BYTES} "
-            "(`medhub crypto generate-prescription-key` prints one)"
+            f"(`{generator}` prints one)"
         )
     return raw
 
@@ -363,6 +430,16 @@ def _ed25519_key_bytes(encoded: str, name: str) -> bytes:
 def _prescription_key_problems(settings: Settings) -> list[str]:
     problems = []
     for check in (settings.prescription_signing_key, settings.prescription_previous_public_keys):
+        try:
+            check()
+        except ConfigurationError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def _audit_anchor_key_problems(settings: Settings) -> list[str]:
+    problems = []
+    for check in (settings.audit_anchor_signing_key, settings.audit_anchor_previous_public_keys):
         try:
             check()
         except ConfigurationError as exc:
@@ -404,7 +481,7 @@ def _generate_secret(name: str) -> str:
         return "1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     if name == "FIELD_INDEX_KEY":
         return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
-    if name == "PRESCRIPTION_SIGNING_KEY":
+    if name in ED25519_SECRETS:
         # Any 32 random bytes are an Ed25519 private key (RFC 8032 seeds are not clamped
         # until they are hashed).
         return base64.urlsafe_b64encode(secrets.token_bytes(ED25519_KEY_BYTES)).decode().rstrip("=")
@@ -453,6 +530,8 @@ def prepare_settings(settings: Settings) -> Settings:
         problems.extend(_metrics_problems(settings))
         if settings.PRESCRIPTION_SIGNING_KEY:
             problems.extend(_prescription_key_problems(settings))
+        if settings.AUDIT_ANCHOR_SIGNING_KEY:
+            problems.extend(_audit_anchor_key_problems(settings))
         if settings.FIELD_ENCRYPTION_KEYS and settings.FIELD_INDEX_KEY:
             try:
                 settings.field_keyring()

@@ -19,12 +19,8 @@ from typer.testing import CliRunner
 
 from medhub.cli import app as medhub_app
 from medhub.config import Settings
-from medhub.prescriptions.tokens import (
-    PrescriptionSigner,
-    key_id,
-    private_key_text,
-    public_key_text,
-)
+from medhub.kit.signing_keys import key_id, private_key_text, public_key_text
+from medhub.prescriptions.tokens import PrescriptionSigner
 
 JWKS_PATH = "/.well-known/prescription-keys"
 CURRENT = Ed25519PrivateKey.from_private_bytes(b"\x11" * 32)

@@ -18,14 +18,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from medhub.config import ConfigurationError, Settings, prepare_settings
+from medhub.kit.signing_keys import key_id, private_key_text, public_key_text
 from medhub.prescriptions.exceptions import ExpiredPrescriptionToken, InvalidPrescriptionToken
-from medhub.prescriptions.tokens import (
-    PrescriptionSigner,
-    key_id,
-    private_key_text,
-    public_key_text,
-    token_from_qr_data,
-)
+from medhub.prescriptions.tokens import PrescriptionSigner, token_from_qr_data
 
 PRESCRIPTION_ID = uuid.UUID("0192f0c4-7a1e-7cc2-9b6e-3f1d2a4b5c6d")
 NUMBER = "RX-20261203-0042"
@@ -404,6 +399,7 @@ PRODUCTION = {
     "FIELD_ENCRYPTION_KEYS": "1:" + "a" * 43,
     "FIELD_INDEX_KEY": "b" * 43,
     "METRICS_PUBLIC": True,
+    "AUDIT_ANCHOR_SIGNING_KEY": "d" * 43,
 }
 
 

@@ -30,10 +30,11 @@ from sqlalchemy import text
 
 from medhub.config import Settings
 from medhub.kit.db import Database
+from medhub.kit.signing_keys import key_id
 from medhub.prescriptions.public import PAGE_CSP, PAGE_CSP_META
 from medhub.prescriptions.repository import PrescriptionRepository
 from medhub.prescriptions.service import signer_for
-from medhub.prescriptions.tokens import PrescriptionSigner, key_id
+from medhub.prescriptions.tokens import PrescriptionSigner
 from tests.auth.helpers import MakeSettings, limited
 from tests.conftest import (
     TEST_FIELD_INDEX_KEY,

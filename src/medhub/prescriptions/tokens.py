@@ -15,9 +15,6 @@ they signed have expired; a token whose key is no longer listed is refused.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import re
 import uuid
 from collections.abc import Sequence
@@ -30,6 +27,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from medhub.config import Settings
+from medhub.kit.signing_keys import key_id, public_key_text
 from medhub.prescriptions.exceptions import ExpiredPrescriptionToken, InvalidPrescriptionToken
 
 ALGORITHM = "EdDSA"
@@ -39,32 +37,6 @@ MAX_TOKEN_LENGTH = 2048
 VERIFICATION_PATH = "/rx/"
 REQUIRED_CLAIMS = ("typ", "sub", "num", "iat", "exp")
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-
-
-def _b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def public_key_text(key: Ed25519PublicKey) -> str:
-    """The public key as PRESCRIPTION_PREVIOUS_PUBLIC_KEYS and a JWK's `x` write it."""
-    return _b64url(key.public_bytes_raw())
-
-
-def private_key_text(key: Ed25519PrivateKey) -> str:
-    """The private key as PRESCRIPTION_SIGNING_KEY and a JWK's `d` write it."""
-    return _b64url(key.private_bytes_raw())
-
-
-def key_id(key: Ed25519PublicKey) -> str:
-    """The key's RFC 7638 JWK thumbprint (SHA-256, base64url): the same key always gets
-    the same `kid`, on every process, with nothing stored."""
-    # The required members of an OKP key, in lexicographic order, without whitespace.
-    canonical = json.dumps(
-        {"crv": "Ed25519", "kty": "OKP", "x": public_key_text(key)},
-        separators=(",", ":"),
-        sort_keys=True,
-    )
-    return _b64url(hashlib.sha256(canonical.encode()).digest())
 
 
 def public_jwk(key: Ed25519PublicKey) -> dict[str, str]:
