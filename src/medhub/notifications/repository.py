@@ -6,13 +6,14 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, LiteralString
 
-from sqlalchemy import Select, bindparam, func, insert, select, text, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from medhub.kit import rows
 from medhub.kit.repository import Repository
 from medhub.models.base import new_id
 from medhub.models.notifications import (
@@ -43,21 +44,57 @@ class Recipient:
     sms_on: bool | None
 
 
+# The list page, its total and the unread count in one round trip, as rows: the list is
+# polled by every signed-in client, and three ORM queries cost most of its time. The
+# optional filters are fixed fragments, never built from input.
+_PAGE_COLUMNS = (
+    "SELECT id, seq, category, title, body, data, read_at, created_at,"
+    " count(*) OVER () AS total,"
+    " (SELECT count(*) FROM notifications unread WHERE unread.user_id = %(user_id)s"
+    " AND unread.read_at IS NULL) AS unread_count"
+    " FROM notifications WHERE user_id = %(user_id)s"
+)
+_ONLY_UNREAD = " AND read_at IS NULL"
+_ONLY_READ = " AND read_at IS NOT NULL"
+_OF_CATEGORY = " AND category = %(category)s"
+_NEWEST_FIRST = " ORDER BY seq DESC LIMIT %(limit)s OFFSET %(offset)s"
+_COUNTS = (
+    "SELECT count(*) AS total,"
+    " (SELECT count(*) FROM notifications unread WHERE unread.user_id = %(user_id)s"
+    " AND unread.read_at IS NULL) AS unread_count"
+    " FROM notifications WHERE user_id = %(user_id)s"
+)
+
+
 class NotificationRepository(Repository[Notification]):
     model = Notification
 
-    def owned_statement(
-        self, user_id: uuid.UUID, *, unread: bool | None = None, category: str | None = None
-    ) -> Select[Any]:
-        """The user's notifications, newest first."""
-        statement = select(Notification).where(Notification.user_id == user_id)
+    async def page_rows(
+        self,
+        user_id: uuid.UUID,
+        *,
+        unread: bool | None,
+        category: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[dict[str, Any]], int, int]:
+        """One page of the user's notifications, newest first, the total matching the
+        filters and the user's unread count."""
+        filters: LiteralString = ""
         if unread is True:
-            statement = statement.where(Notification.read_at.is_(None))
+            filters += _ONLY_UNREAD
         elif unread is False:
-            statement = statement.where(Notification.read_at.is_not(None))
+            filters += _ONLY_READ
         if category is not None:
-            statement = statement.where(Notification.category == category)
-        return statement.order_by(Notification.seq.desc())
+            filters += _OF_CATEGORY
+        params = {"user_id": user_id, "category": category, "limit": limit, "offset": offset}
+        found = await rows.fetch_all(self.session, _PAGE_COLUMNS + filters + _NEWEST_FIRST, params)
+        if found:
+            return found, int(found[0]["total"]), int(found[0]["unread_count"])
+        # An empty page (none at all, or past the last one): the counts alone.
+        counts = await rows.fetch_one(self.session, _COUNTS + filters, params)
+        assert counts is not None  # an aggregate always answers one row
+        return [], int(counts["total"]), int(counts["unread_count"])
 
     async def get_owned(
         self, user_id: uuid.UUID, notification_id: uuid.UUID
@@ -68,14 +105,6 @@ class NotificationRepository(Repository[Notification]):
             )
         )
         return result.scalar_one_or_none()
-
-    async def unread_count(self, user_id: uuid.UUID) -> int:
-        result = await self.session.scalar(
-            select(func.count())
-            .select_from(Notification)
-            .where(Notification.user_id == user_id, Notification.read_at.is_(None))
-        )
-        return int(result or 0)
 
     async def mark_all_read(self, user_id: uuid.UUID) -> int:
         result = await self.session.execute(

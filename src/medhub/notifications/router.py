@@ -103,7 +103,7 @@ async def list_notifications(
     )
     payload = page_of(
         "notifications",
-        [NotificationRead.model_validate(n) for n in result.items],
+        result.items,
         paging,
         result.total,
     )

@@ -34,7 +34,7 @@ from medhub.notifications.repository import (
     SmsRepository,
     login_session_live,
 )
-from medhub.notifications.schemas import Preference, PreferencesUpdate
+from medhub.notifications.schemas import NotificationRead, Preference, PreferencesUpdate
 from medhub.notifications.tasks import send_sms
 
 EMAIL_TEMPLATE = "notification"
@@ -176,7 +176,7 @@ async def send_text(
 
 @dataclass(frozen=True)
 class NotificationPage:
-    items: Sequence[Notification]
+    items: list[NotificationRead]
     total: int
     unread_count: int
 
@@ -189,12 +189,17 @@ async def list_notifications(
     unread: bool | None = None,
     category: NotificationCategory | None = None,
 ) -> NotificationPage:
-    user_id = principal.require_user_id()
-    repository = NotificationRepository(session)
-    statement = repository.owned_statement(user_id, unread=unread, category=category)
-    items, total = await repository.paginate(statement, page)
+    found, total, unread_count = await NotificationRepository(session).page_rows(
+        principal.require_user_id(),
+        unread=unread,
+        category=category,
+        limit=page.limit,
+        offset=page.offset,
+    )
     return NotificationPage(
-        items=items, total=total, unread_count=await repository.unread_count(user_id)
+        items=[NotificationRead.model_validate(row) for row in found],
+        total=total,
+        unread_count=unread_count,
     )
 
 
