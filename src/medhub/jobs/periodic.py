@@ -14,6 +14,8 @@ from sqlalchemy import text
 from medhub.kit.jobs import Backoff, constant, jobs_app, runtime_of
 
 MAINTENANCE_RETRY = Backoff(max_attempts=lambda: 3, base_seconds=constant(30))
+# Held by the rescue's transaction until it is over (see retry_stalled_jobs).
+_RESCUE_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 
 
 @jobs_app.periodic(cron="* * * * *", periodic_id="retry-stalled-jobs")
@@ -24,16 +26,24 @@ MAINTENANCE_RETRY = Backoff(max_attempts=lambda: 3, base_seconds=constant(30))
     retry=MAINTENANCE_RETRY,
 )
 async def retry_stalled_jobs(context: JobContext, timestamp: int) -> int:
-    """Jobs left `doing` by a worker that stopped sending heartbeats go back to the queue."""
+    """Jobs left `doing` by a worker that stopped sending heartbeats go back to the queue.
+
+    One rescue at a time: after an outage the ticks pile up (the dead worker's own, the
+    new worker's) and run side by side; two would find the same jobs, and the second
+    would fail on the first one already put back, or put back a job a live worker had
+    fetched again in between (running it twice).
+    """
     runtime = runtime_of(context)
     manager = context.app.job_manager
-    stalled = await manager.get_stalled_jobs(
-        seconds_since_heartbeat=runtime.settings.STALLED_JOB_SECONDS
-    )
-    count = 0
-    for job in stalled:
-        await manager.retry_job(job)
-        count += 1
+    async with runtime.database.unit_of_work() as session:
+        await session.execute(_RESCUE_LOCK, {"key": "medhub.retry_stalled_jobs"})
+        stalled = await manager.get_stalled_jobs(
+            seconds_since_heartbeat=runtime.settings.STALLED_JOB_SECONDS
+        )
+        count = 0
+        for job in stalled:
+            await manager.retry_job(job)
+            count += 1
     return count
 
 

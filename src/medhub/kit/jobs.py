@@ -117,6 +117,18 @@ def constant(value: float) -> Callable[[], float]:
     return lambda: value
 
 
+# procrastinate's default beat, and the most a worker waits between two.
+HEARTBEAT_SECONDS = 10.0
+
+
+def heartbeat_seconds(settings: Settings) -> float:
+    """How often a worker tells the database it is alive: a third of STALLED_JOB_SECONDS
+    at most. Beating only as often as that limit (procrastinate's 10 s against its lowest
+    value, 10 s), a live worker would look dead just before each beat, and the rescue
+    (`medhub.jobs.periodic.retry_stalled_jobs`) could put back the jobs it is running."""
+    return min(HEARTBEAT_SECONDS, settings.STALLED_JOB_SECONDS / 3)
+
+
 def worker_connector(url: str, *, size: int) -> PsycopgConnector:
     return PsycopgConnector(
         conninfo=url,
@@ -211,6 +223,7 @@ async def run_worker(
             additional_context={RUNTIME_KEY: runtime},
             fetch_job_polling_interval=1.0 if not wait else 5.0,
             shutdown_graceful_timeout=30,
+            update_heartbeat_interval=heartbeat_seconds(runtime.settings),
         )
         # What `jobs_app.run_worker_async` does, keeping hold of the worker to stop it.
         jobs_app.perform_import_paths()  # type: ignore[no-untyped-call]
