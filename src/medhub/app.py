@@ -62,6 +62,7 @@ from medhub.prescriptions.public import router as prescription_public_router
 from medhub.prescriptions.router import router as prescriptions_router
 from medhub.records.router import router as records_router
 from medhub.reports.router import router as reports_router
+from medhub.reviews.router import router as reviews_router
 from medhub.uploads.document_access import DOCUMENT_ACCESS as UPLOAD_DOCUMENT_ACCESS
 from medhub.uploads.router import router as uploads_router
 from medhub.users.router import router as users_router
@@ -297,6 +298,7 @@ def create_app(
         appointments_router,
         uploads_router,
         pharmacy_stock_router,
+        reviews_router,
     ):
         app.include_router(router, prefix=API_PREFIX, dependencies=api_dependencies)
     app.include_router(payment_webhooks_router, prefix=API_PREFIX)

@@ -21,6 +21,7 @@ CATEGORIES = [
     "inquiry",
     "prescription",
     "appointment",
+    "review",
     "reminder",
     "stock",
     "system",

@@ -63,6 +63,12 @@ class Action(StrEnum):
     PRESCRIPTIONS_DISPENSE = "prescriptions.dispense"
     PHARMACY_HISTORY_READ = "pharmacy.history_read"
     PHARMACY_STOCK_MANAGE = "pharmacy.stock_manage"
+    # Reviews of doctors (issue 16): a patient writes and edits their own, the reviewed
+    # doctor replies, an organization's admins (its doctors') and super admins moderate.
+    # Reporting one is for anyone signed in, and the public list for everyone.
+    REVIEWS_WRITE = "reviews.write"
+    REVIEWS_REPLY = "reviews.reply"
+    REVIEWS_MODERATE = "reviews.moderate"
 
 
 Y, N = True, False
@@ -116,6 +122,9 @@ MATRIX: dict[Action, tuple[bool, ...]] = {
     Action.PRESCRIPTIONS_DISPENSE: (N,   N,     N,     N,     N,     N,     Y,     N),
     Action.PHARMACY_HISTORY_READ: (N,    Y,     N,     N,     N,     N,     Y,     N),
     Action.PHARMACY_STOCK_MANAGE: (N,    Y,     N,     N,     N,     N,     Y,     N),
+    Action.REVIEWS_WRITE:        (N,     N,     N,     N,     N,     N,     N,     Y),
+    Action.REVIEWS_REPLY:        (N,     N,     N,     N,     N,     Y,     N,     N),
+    Action.REVIEWS_MODERATE:     (Y,     Y,     N,     N,     N,     N,     N,     N),
 }
 # fmt: on
 

@@ -337,6 +337,19 @@ ROUTES: tuple[RouteAccess, ...] = (
     api("GET",    "/pharmacy/inventory/{product_id}",            PHARMACY,       "organization"),
     api("PUT",    "/pharmacy/inventory/{product_id}",            PHARMACY,       "organization"),
     api("GET",    "/pharmacy/inventory/{product_id}/movements",  PHARMACY,       "organization"),
+
+    # --- reviews: the public list (listed doctors); patients write and edit their own
+    # (REVIEWS_WRITE), the reviewed doctor replies (REVIEWS_REPLY), anyone signed in
+    # reports, an organization's admins (its doctors') and super admins moderate
+    # (REVIEWS_MODERATE) -------------------------------------------------------------
+    api("GET",    "/doctors/{doctor_id}/reviews",                PUBLIC,         "any"),
+    api("POST",   "/doctors/{doctor_id}/reviews",                PATIENT,        "own"),
+    api("GET",    "/reviews/reported",                           ADMINS,         "organization"),
+    api("PUT",    "/reviews/{review_id}",                        PATIENT,        "own"),
+    api("PUT",    "/reviews/{review_id}/reply",                  DOCTOR,         "own"),
+    api("POST",   "/reviews/{review_id}/report",                 SIGNED_IN,      "any"),
+    api("POST",   "/reviews/{review_id}/hide",                   ADMINS,         "organization"),
+    api("POST",   "/reviews/{review_id}/unhide",                 ADMINS,         "organization"),
 )
 # fmt: on
 

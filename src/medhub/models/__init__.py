@@ -93,6 +93,7 @@ from medhub.models.prescriptions import (
     PrescriptionItem,
     PrescriptionStatus,
 )
+from medhub.models.reviews import DoctorReview, ReviewReport
 
 __all__ = [
     "AccessVia",
@@ -116,6 +117,7 @@ __all__ = [
     "DispensationItem",
     "DispensationOutcome",
     "DoctorProfile",
+    "DoctorReview",
     "Document",
     "DocumentEntity",
     "DocumentType",
@@ -168,6 +170,7 @@ __all__ = [
     "ProductCertification",
     "RecordKind",
     "RefreshToken",
+    "ReviewReport",
     "Role",
     "Sex",
     "SmsMessage",

@@ -32,6 +32,7 @@ class NotificationCategory(StrEnum):
     inquiry = "inquiry"
     prescription = "prescription"
     appointment = "appointment"
+    review = "review"
     reminder = "reminder"
     stock = "stock"
     system = "system"

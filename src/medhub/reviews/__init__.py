@@ -1,0 +1,1 @@
+"""Reviews and ratings of doctors (issue 16)."""
