@@ -36,9 +36,14 @@ async def test_openapi_documents_envelopes_and_400_not_422(client: httpx.AsyncCl
     for path, item in spec["paths"].items():
         for method, operation in item.items():
             assert "422" not in operation["responses"], f"{method} {path}"
-            assert operation["responses"]["400"]["content"]["application/json"]["schema"] == {
-                "$ref": "#/components/schemas/ErrorEnvelope"
-            }
+            responses = operation["responses"]
+            for status in ("400", "401", "403", "404", "409", "429", "503"):
+                assert responses[status]["content"]["application/json"]["schema"] == {
+                    "$ref": "#/components/schemas/ErrorEnvelope"
+                }, f"{method} {path} {status}"
+            # A body can be refused before the route runs: too large, or of another type.
+            takes_body = "requestBody" in operation
+            assert ("413" in responses, "415" in responses) == (takes_body, takes_body)
     ready = spec["paths"]["/health/ready"]["get"]["responses"]["200"]
     schema_ref = ready["content"]["application/json"]["schema"]["$ref"]
     assert "Envelope" in schema_ref

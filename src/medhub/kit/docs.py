@@ -27,6 +27,13 @@ ERROR_STATUSES = {
     "409": "Conflicts with the current state (`CONFLICT`, `INVALID_STATE_TRANSITION`)",
     "429": "Rate limited (`RATE_LIMIT_EXCEEDED`)",
     "500": "Unexpected error (`INTERNAL_ERROR`); quote `request_id`",
+    "503": "Overloaded or not configured here (`SERVICE_UNAVAILABLE`, with `Retry-After` when "
+    "it is worth retrying)",
+}
+# What any operation that takes a body may also answer, before the route sees it.
+BODY_ERROR_STATUSES = {
+    "413": "Body too large (`PAYLOAD_TOO_LARGE`)",
+    "415": "Body of a type this operation does not take (`UNSUPPORTED_MEDIA_TYPE`)",
 }
 
 
@@ -85,7 +92,10 @@ def install_docs(app: FastAPI) -> None:
                 responses = operation.setdefault("responses", {})
                 # Request validation answers 400 here, never FastAPI's default 422.
                 responses.pop("422", None)
-                for status, description in ERROR_STATUSES.items():
+                statuses = ERROR_STATUSES | (
+                    BODY_ERROR_STATUSES if "requestBody" in operation else {}
+                )
+                for status, description in statuses.items():
                     entry = responses.setdefault(status, {"description": description})
                     entry["content"] = {"application/json": {"schema": error_ref}}
                 for status, entry in responses.items():
