@@ -435,7 +435,9 @@ async def list_patients(request: Request) -> Response:
 
 
 async def read_chart(request: Request) -> Response:
-    """medhub.patients.service.read_chart, as a doctor: the whole chart and its audit row."""
+    """medhub.patients.service.read_chart, as a doctor: the whole chart and its audit row
+    (`?audit=off`: the same read without the audit row, for `audited-read`)."""
+    audited = request.query_params.get("audit") != "off"
     try:
         patient_id = uuid.UUID(request.path_params["patient_id"])
     except ValueError:
@@ -448,16 +450,17 @@ async def read_chart(request: Request) -> Response:
             ).fetchone()
             if row is None:
                 return error_response(404, "NOT_FOUND", "Patient not found")
-            await _audit(
-                conn,
-                request,
-                organization_id=organization_id,
-                user_id=user_id,
-                action="patient.read",
-                entity_type="patient",
-                entity_id=patient_id,
-                metadata={},
-            )
+            if audited:
+                await _audit(
+                    conn,
+                    request,
+                    organization_id=organization_id,
+                    user_id=user_id,
+                    action="patient.read",
+                    entity_type="patient",
+                    entity_id=patient_id,
+                    metadata={},
+                )
     except Rejected as rejected:
         return rejected.response
     chart = _decrypt(row, CHART_COLUMNS)

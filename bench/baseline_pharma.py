@@ -317,9 +317,9 @@ def _bool_param(request: Request, name: str) -> bool | None:
     raise _invalid("Invalid query", name, "must be a boolean")
 
 
-def _catalog_query(request: Request) -> tuple[str, dict[str, Any], int, int]:
-    """The page query of ProductRepository.search for these parameters; (sql, params,
-    page, limit)."""
+def _catalog_query(request: Request) -> tuple[str, str, dict[str, Any], int, int, bool]:
+    """The page query of ProductRepository.search for these parameters and its count;
+    (sql, count_sql, params, page, limit, whether the page counts with a window)."""
     query = request.query_params
     page = _int_param(request, "page", 1, MAX_PAGE)
     limit = _int_param(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
@@ -362,27 +362,37 @@ def _catalog_query(request: Request) -> tuple[str, dict[str, Any], int, int]:
             if descending
             else f"{column} ASC NULLS LAST, id ASC"
         )
-    # Every fragment is a constant of this module; values are bound parameters.
+    # Every fragment is a constant of this module; values are bound parameters. A text
+    # search counts its few hundred matches with a window; a browse takes its page in
+    # index order and counts separately, only when the page does not show the end (the
+    # SQL a specialist writes: a window count would read and sort the whole category).
+    condition = " AND ".join(where)
+    window = ", count(*) OVER () AS total" if search else ""
     sql = (
-        f"{PRODUCT_SELECT}, count(*) OVER () AS total FROM products"
-        f" WHERE {' AND '.join(where)} ORDER BY {ordering}"
+        f"{PRODUCT_SELECT}{window} FROM products"
+        f" WHERE {condition} ORDER BY {ordering}"
         " LIMIT %(limit)s OFFSET %(offset)s"
     )
-    return sql, params, page, limit
+    count_sql = f"SELECT count(*) FROM products WHERE {condition}"  # noqa: S608 - see above
+    return sql, count_sql, params, page, limit, bool(search)
 
 
 async def list_products(request: Request) -> Response:
     try:
-        sql, params, page, limit = _catalog_query(request)
+        sql, count_sql, params, page, limit, windowed = _catalog_query(request)
         async with pool_of(request).connection() as conn:
             viewer = await _viewer(conn, request)
             cursor = await conn.execute(sql, params)
             rows = await cursor.fetchall()
-            total = rows[0][-1] if rows else 0
-            if not rows and params["offset"] > 0:
-                # Past the last page: the window count came back with no rows.
-                count_sql = f"SELECT count(*) FROM ({sql}) AS page"  # noqa: S608 - see above
-                count = await (await conn.execute(count_sql, params | {"offset": 0})).fetchone()
+            offset = params["offset"]
+            if windowed and rows:
+                total = rows[0][-1]
+            elif not windowed and rows and len(rows) < limit:
+                total = offset + len(rows)
+            elif not rows and offset == 0:
+                total = 0
+            else:
+                count = await (await conn.execute(count_sql, params)).fetchone()
                 total = count[0] if count else 0
     except Rejected as rejected:
         return rejected.response

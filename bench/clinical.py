@@ -412,6 +412,16 @@ def setup_chart_read(ctx: SetupContext) -> RequestSpec:
     return dataclasses.replace(ctx.request, headers=headers, variants=variants)
 
 
+def setup_audited_read(ctx: SetupContext) -> RequestSpec:
+    """`chart-read` for MedHub (every read writes its audit row); the baseline reads the
+    same charts without writing one (`?audit=off`)."""
+    spec = setup_chart_read(ctx)
+    if ctx.target == "medhub":
+        return spec
+    unaudited = [dataclasses.replace(v, path=f"{v.path}?audit=off") for v in spec.variants]
+    return dataclasses.replace(spec, variants=unaudited)
+
+
 def setup_book_contended(ctx: SetupContext) -> RequestSpec:
     """The hospital's admin books, for 64 charts in turn, four slots of doctor 1 (each
     target its own four, the day after tomorrow at 10:00-11:00 for MedHub and 11:00-12:00
@@ -495,5 +505,13 @@ CLINICAL_SCENARIOS: dict[str, Scenario] = {
             "same transaction"
         ),
         setup=setup_chart_read,
+    ),
+    "audited-read": Scenario(
+        path="/api/v1/patients/{id}",
+        description=(
+            "chart-read against a baseline that reads the same charts without writing an "
+            "audit row: what MedHub's audited read reaches of the best unaudited one"
+        ),
+        setup=setup_audited_read,
     ),
 }
