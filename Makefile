@@ -4,7 +4,7 @@ PYTHON ?= python3
 UV_DIR := $(CURDIR)/.tools
 UV := $(shell command -v uv 2>/dev/null || echo $(UV_DIR)/bin/uv)
 
-.PHONY: bootstrap run test lint format typecheck check bench clean
+.PHONY: bootstrap run test fuzz lint format typecheck check bench clean
 
 # Installs uv (from PyPI, into .tools/) when it is missing, then the locked environment.
 bootstrap:
@@ -19,6 +19,10 @@ run: bootstrap
 
 test: bootstrap
 	"$(UV)" run --locked pytest $(PYTEST_ARGS)
+
+# The deep API fuzzing (README, Development): every role, the stateful phase, a random seed.
+fuzz: bootstrap
+	FUZZ_DEEP=1 "$(UV)" run --locked pytest tests/test_api_fuzz.py $(PYTEST_ARGS)
 
 lint: bootstrap
 	"$(UV)" run --locked ruff check .

@@ -51,17 +51,34 @@ def medhub(
 
 
 class Served:
-    """`medhub serve` in a process of its own; extra options and settings as given."""
+    """`medhub serve` in a process of its own; extra options and settings as given.
 
-    def __init__(self, data_dir: Path, port: int, *options: str, **settings: str) -> None:
+    Its output is read when it stops; a server that logs every request for long (more
+    than a pipe holds) writes it to `log_file` instead, or it would block on the pipe.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        *options: str,
+        log_file: Path | None = None,
+        **settings: str,
+    ) -> None:
         self.port = port
+        self.log_file = log_file
         self.process = subprocess.Popen(
             [sys.executable, "-m", "medhub", "serve", "--port", str(port), *options],
             env=clean_env(DATA_DIR=str(data_dir), **settings),
-            stdout=subprocess.PIPE,
+            stdout=subprocess.PIPE if log_file is None else log_file.open("w", encoding="utf-8"),
             stderr=subprocess.STDOUT,
             text=True,
         )
+
+    def output(self) -> str:
+        """What it has logged so far (a `log_file` server only)."""
+        assert self.log_file is not None
+        return self.log_file.read_text(encoding="utf-8")
 
     @property
     def base(self) -> str:
@@ -74,7 +91,7 @@ class Served:
 
     def _ready(self) -> bool:
         if self.process.poll() is not None:
-            out = self.process.stdout.read() if self.process.stdout else ""
+            out = self.process.stdout.read() if self.process.stdout else self.output()
             pytest.fail(f"medhub serve exited early with {self.process.returncode}:\n{out}")
         try:
             return httpx.get(f"{self.base}/health/ready", timeout=2).status_code == 200
@@ -84,7 +101,7 @@ class Served:
     def stop(self, sig: signal.Signals = signal.SIGINT) -> tuple[int, str]:
         self.process.send_signal(sig)
         out, _ = self.process.communicate(timeout=40)
-        return self.process.returncode, out
+        return self.process.returncode, out if self.log_file is None else self.output()
 
 
 def postgres_running_for(pgdata: Path) -> bool:

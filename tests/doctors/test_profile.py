@@ -99,6 +99,9 @@ async def test_no_profile_yet_is_not_found(
         ({"consultation_fee": "10.123"}, "consultation_fee"),
         ({"languages": ["english"]}, "languages"),
         ({"languages": ["xx"]}, "languages"),
+        # Found by the API fuzzing: a non-string item was a TypeError (500).
+        ({"languages": [{"code": "en"}]}, "languages"),
+        ({"languages": [["en"]]}, "languages"),
         ({"timezone": "Mars/Olympus_Mons"}, "timezone"),
         ({"timezone": "europe/berlin"}, "timezone"),
         ({"timezone": "localtime"}, "timezone"),

@@ -72,7 +72,9 @@ def _language_codes(value: object) -> object:
         return value
     codes: list[str] = []
     for item in value:
-        code = item.strip().lower() if isinstance(item, str) else item
+        if not isinstance(item, str):
+            raise ValueError(f"{item!r} is not a language code: send strings, e.g. en, de, fr")
+        code = item.strip().lower()
         if code not in ISO_639_1:
             raise ValueError(f"{item!r} is not an ISO 639-1 language code (e.g. en, de, fr)")
         if code not in codes:

@@ -75,7 +75,9 @@ class AddressUpdate(Schema):
     country: str | None = Field(default=None, min_length=2, max_length=100)
     is_default: bool | None = None
 
-    _present = not_null("address_type", "street_address", "city", "postal_code", "country")
+    _present = not_null(
+        "address_type", "street_address", "city", "postal_code", "country", "is_default"
+    )
 
 
 class AddressRead(Schema):
