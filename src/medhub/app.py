@@ -236,7 +236,7 @@ def create_app(
     runtime = build_runtime(settings)
     app.state.auth_runtime = runtime
     app.state.token_codec = runtime.codec
-    app.state.rate_limiter = RateLimiter(settings)
+    app.state.rate_limiter = RateLimiter(settings, on_store_error=metrics.rate_limit_store_error)
     app.state.session_cache = SessionCache(max_age=settings.SESSION_CACHE_SECONDS)
     # Documents attach to other domains' entities; those domains decide who sees them.
     app.state.document_access = DocumentAccess(

@@ -158,6 +158,9 @@ class Settings(BaseSettings):
     OTP_MAX_ATTEMPTS: int = Field(default=5, ge=1)
 
     RATE_LIMIT_ENABLED: bool = True
+    # While Redis cannot be reached: `reads` lets reads through and answers limited
+    # writes 503, `all` lets everything through, `none` refuses everything limited.
+    RATE_LIMIT_FAIL_OPEN: Literal["reads", "all", "none"] = "reads"
     RATE_LIMIT_GLOBAL: str = "100/minute"
     RATE_LIMIT_ANONYMOUS: str = "10/minute"
     RATE_LIMIT_LOGIN: str = "5/15minutes"

@@ -1,4 +1,4 @@
-"""Faults injected into real components: SMTP outages, killed worker processes."""
+"""Faults injected into real components: SMTP outages, killed worker processes, Redis gone."""
 
 from __future__ import annotations
 

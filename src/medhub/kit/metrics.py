@@ -100,6 +100,13 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=self.registry,
         )
+        self.rate_limit_store_errors = Counter(
+            "medhub_rate_limit_store_errors",
+            "Requests whose rate limit could not be checked (Redis unreachable), by outcome"
+            " under RATE_LIMIT_FAIL_OPEN: allowed or refused (503)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self._read_pool: Callable[[], dict[str, int]] | None = None
         self._pool_gauges: dict[str, Gauge] = {}
         self._refresher: asyncio.Task[None] | None = None
@@ -111,6 +118,9 @@ class Metrics:
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
+
+    def rate_limit_store_error(self, outcome: str) -> None:
+        self.rate_limit_store_errors.labels(outcome).inc()
 
     def add_pool_gauges(self, read_status: Callable[[], dict[str, int]]) -> None:
         if not self.multiprocess:

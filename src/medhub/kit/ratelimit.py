@@ -4,6 +4,15 @@
 restrictive limit a request passed through is reported in `X-RateLimit-*`
 headers (the middleware writes them), and a refusal is a 429 envelope with
 `Retry-After`.
+
+When Redis cannot be reached (down, or slower than STORE_TIMEOUT_SECONDS), a limit can
+be neither counted nor checked: `RATE_LIMIT_FAIL_OPEN` decides. `reads` (the default)
+lets reads (GET, HEAD, OPTIONS) through unlimited and answers limited writes 503 with
+`Retry-After` — the write limits are the ones that stop password guessing, OTP and
+reference-number guessing and prescription floods; `all` lets everything through,
+`none` refuses everything limited. Never a 500: every such failure is counted in
+`medhub_rate_limit_store_errors_total{outcome}` and logged (at most once per
+STORE_ERROR_LOG_SECONDS per process, so an outage does not flood the log).
 """
 
 from __future__ import annotations
@@ -11,16 +20,26 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import structlog
 from fastapi import Request
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 from limits.storage import storage_from_string
 
 from medhub.config import Settings
-from medhub.kit.errors import RateLimitExceeded
+from medhub.kit.errors import RateLimitExceeded, ServiceUnavailable
+
+log = structlog.get_logger("medhub.ratelimit")
+
+STORE_TIMEOUT_SECONDS = 1.0
+STORE_ERROR_LOG_SECONDS = 10.0
+STORE_RETRY_AFTER_SECONDS = 5
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass(frozen=True)
@@ -36,19 +55,59 @@ class RateLimitResult:
 
 
 class RateLimiter:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, on_store_error: Callable[[str], None] | None = None
+    ) -> None:
         self.enabled = settings.RATE_LIMIT_ENABLED
+        self.fail_open = settings.RATE_LIMIT_FAIL_OPEN
+        self.on_store_error = on_store_error
+        self._logged_at = -math.inf
         self.storage: Storage
         if settings.REDIS_URL:
             url = settings.REDIS_URL.replace("redis://", "async+redis://", 1).replace(
                 "rediss://", "async+rediss://", 1
             )
-            storage = storage_from_string(url, implementation="redispy")
+            storage = storage_from_string(
+                url,
+                implementation="redispy",
+                # Every failure of the store is a StorageError, whatever the client raised.
+                wrap_exceptions=True,
+                # A hung Redis must not hang the requests it limits.
+                socket_timeout=STORE_TIMEOUT_SECONDS,
+                socket_connect_timeout=STORE_TIMEOUT_SECONDS,
+            )
             assert isinstance(storage, Storage)
             self.storage = storage
         else:
             self.storage = MemoryStorage()
         self.strategy = MovingWindowRateLimiter(self.storage)
+
+    def lets_through(self, method: str) -> bool:
+        """Whether a request of `method` passes while the store cannot be reached."""
+        return self.fail_open == "all" or (self.fail_open == "reads" and method in READ_METHODS)
+
+    def store_failed(self, error: StorageError, method: str) -> None:
+        """Count and log a failure of the store; raise 503 unless the policy lets the
+        request through."""
+        allowed = self.lets_through(method)
+        outcome = "allowed" if allowed else "refused"
+        if self.on_store_error is not None:
+            self.on_store_error(outcome)
+        now = time.monotonic()
+        if now - self._logged_at >= STORE_ERROR_LOG_SECONDS:
+            self._logged_at = now
+            log.warning(
+                "rate_limit.store_unavailable",
+                error=str(error.storage_error),
+                method=method,
+                outcome=outcome,
+                policy=self.fail_open,
+            )
+        if not allowed:
+            raise ServiceUnavailable(
+                "Rate limits cannot be checked right now; please try again shortly.",
+                headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)},
+            )
 
     @property
     def backend(self) -> str:
@@ -64,16 +123,35 @@ class RateLimiter:
             reset_at=math.ceil(stats.reset_time),
         )
 
-    async def would_allow(self, limit: str, *identifiers: str) -> bool:
+    async def would_allow(self, limit: str, *identifiers: str, method: str = "POST") -> bool:
         """Whether one more hit of `limit` would pass, without counting one: for limits
-        that count only failures (counted with `count` when one happens)."""
+        that count only failures (counted with `count` when one happens). `method` is
+        the request's, for the policy when the store cannot be reached."""
         if not self.enabled:
             return True
-        return await self.strategy.test(_parsed(limit), *identifiers)
+        try:
+            return await self.strategy.test(_parsed(limit), *identifiers)
+        except StorageError as error:
+            self.store_failed(error, method)
+            return True
 
-    async def count(self, limit: str, *identifiers: str) -> None:
-        if self.enabled:
+    async def count(self, limit: str, *identifiers: str, method: str = "POST") -> None:
+        if not self.enabled:
+            return
+        try:
             await self.strategy.hit(_parsed(limit), *identifiers)
+        except StorageError as error:
+            self.store_failed(error, method)
+
+    async def reset_at(self, limit: str, *identifiers: str, method: str = "POST") -> int:
+        """When the oldest hit of `limit`'s window stops counting (unix seconds)."""
+        item = _parsed(limit)
+        try:
+            stats = await self.strategy.get_window_stats(item, *identifiers)
+        except StorageError as error:
+            self.store_failed(error, method)
+            return math.ceil(time.time() + item.get_expiry())
+        return math.ceil(stats.reset_time)
 
     async def reset(self) -> None:
         await self.storage.reset()
@@ -103,7 +181,11 @@ async def enforce(
     limiter = get_rate_limiter(request)
     if not limiter.enabled:
         return None
-    result = await limiter.hit(_parsed(limit), scope, identity)
+    try:
+        result = await limiter.hit(_parsed(limit), scope, identity)
+    except StorageError as error:
+        limiter.store_failed(error, request.method)
+        return None
     record(request, result)
     if not result.allowed:
         raise RateLimitExceeded(

@@ -16,7 +16,6 @@ lock could not hand out more than was prescribed.
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -220,10 +219,8 @@ async def _throttled(limiter: RateLimiter, allowance: str, identity: str) -> Rat
     """The 429 of a pharmacist out of misses, with the headers every 429 carries
     (DESIGN.md): when the oldest miss of the window stops counting."""
     limit = parse(allowance)
-    stats = await limiter.strategy.get_window_stats(limit, MISS_SCOPE, identity)
-    result = RateLimitResult(
-        allowed=False, limit=limit.amount, remaining=0, reset_at=math.ceil(stats.reset_time)
-    )
+    reset_at = await limiter.reset_at(allowance, MISS_SCOPE, identity)
+    result = RateLimitResult(allowed=False, limit=limit.amount, remaining=0, reset_at=reset_at)
     return ReferenceLookupThrottled(
         headers={
             "Retry-After": str(result.retry_after),
