@@ -556,6 +556,19 @@ class Worlds:
 _WORLD_KEY = pytest.StashKey[World]()
 
 
+# asgi-lifespan gives an app 5 s to start and to stop; under the parallel suite on the
+# 2-core CI machine an app's start (its pool, its LISTEN connection, the session-cache
+# warm-up) has taken longer, and a test then failed with a bare TimeoutError.
+LIFESPAN_SECONDS = 60.0
+
+
+def running(application: FastAPI) -> LifespanManager:
+    """The app's lifespan (startup on enter, shutdown on exit), with time to spare."""
+    return LifespanManager(
+        application, startup_timeout=LIFESPAN_SECONDS, shutdown_timeout=LIFESPAN_SECONDS
+    )
+
+
 def _world_builders(request: pytest.FixtureRequest) -> tuple[Callable[..., Any], ...]:
     """The builders of the world fixtures the test uses, in the order it sets them up."""
     return _builders_among(request.node, request.fixturenames)
@@ -585,7 +598,7 @@ async def _build_world(
     from tests.factories import Factory  # noqa: PLC0415
 
     application = create_app(settings, configure_logs=False)
-    async with LifespanManager(application):
+    async with running(application):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             factory = Factory(application, http)
@@ -718,7 +731,7 @@ async def _app_for(settings: Settings) -> FastAPI:
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = await _app_for(settings)
-    async with LifespanManager(application):
+    async with running(application):
         yield application
 
 

@@ -17,12 +17,12 @@ from http.cookies import SimpleCookie
 from typing import Any
 
 import httpx
-from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, FastAPI
 
 from medhub.app import create_app
 from medhub.config import Settings
 from tests.assertions import assert_error, detail_fields  # noqa: F401 - re-exported
+from tests.conftest import running
 from tests.factories import mail_to, text_body
 
 AdminSql = Callable[..., list[tuple[Any, ...]]]
@@ -51,7 +51,7 @@ async def serve(
     app = create_app(settings, configure_logs=False)
     for router in routers:
         app.include_router(router)
-    async with LifespanManager(app):
+    async with running(app):
         transport = httpx.ASGITransport(app=app, client=(peer, 123))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield Served(app, http)

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from asgi_lifespan import LifespanManager
 
 from medhub.app import create_app
 from medhub.config import Settings
 from tests import commerce
+from tests.conftest import running
 from tests.factories import Account
 
 URL = "/api/v1/documents"
@@ -61,7 +61,7 @@ async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """A second app on this test's database with other settings (tokens stay valid:
     same database, same signing secret)."""
     application = create_app(settings, configure_logs=False)
-    async with LifespanManager(application):
+    async with running(application):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http

@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 import httpx
 import psycopg
-from asgi_lifespan import LifespanManager
 from psycopg import sql
 
 from medhub.app import create_app
@@ -14,7 +13,7 @@ from medhub.config import Settings
 from medhub.kit.db import Database
 from medhub.ops.migrations import head_revision
 from medhub.ops.provision import app_url_for, database_url_with
-from tests.conftest import DatabaseUrls
+from tests.conftest import DatabaseUrls, running
 
 CLOSED_PORT_URL = "postgresql://medhub_app@127.0.0.1:9/medhub"
 
@@ -48,7 +47,7 @@ async def test_ready_is_503_when_the_database_is_down(
     app = create_app(
         settings, database=database, configure_logs=False, check_database_on_start=False
     )
-    async with LifespanManager(app):
+    async with running(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             live = await http.get("/health/live")
@@ -77,7 +76,7 @@ async def test_ready_is_503_when_migrations_are_not_at_head(
         app_url = app_url_for(database_url_with(admin_server_url, name), "medhub_app")
         settings = make_settings(DATABASE_URL=app_url)
         app = create_app(settings, configure_logs=False)
-        async with LifespanManager(app):
+        async with running(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
                 ready = await http.get("/health/ready")

@@ -9,11 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from medhub.app import create_app
 from medhub.config import Environment, Settings
 from tests.assertions import assert_error
+from tests.conftest import running
 
 TOKEN = "metrics-" + "t" * 40
 
@@ -21,7 +21,7 @@ TOKEN = "metrics-" + "t" * 40
 @asynccontextmanager
 async def client_for(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, configure_logs=False)
-    async with LifespanManager(app):
+    async with running(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             yield http

@@ -13,12 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from medhub.app import create_app
 from medhub.config import Settings
 from tests.auth.helpers import assert_error
+from tests.conftest import running
 from tests.factories import Account, Factory, mail_to, outbox, text_body
 from tests.inquiries.conftest import (
     API,
@@ -317,7 +317,7 @@ async def test_concurrent_submissions_get_unique_references_and_balanced_load(
 async def limited_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     app = create_app(settings, configure_logs=False)
     peer = f"10.{random.randint(0, 255)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
-    async with LifespanManager(app):
+    async with running(app):
         transport = httpx.ASGITransport(app=app, client=(peer, 123))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield app, http

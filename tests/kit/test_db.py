@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import APIRouter
 from sqlalchemy import Integer, String, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -22,7 +21,7 @@ from medhub.kit.errors import Conflict
 from medhub.kit.pagination import PageParams
 from medhub.kit.repository import Repository
 from medhub.ops.provision import check_app_role
-from tests.conftest import DatabaseUrls
+from tests.conftest import DatabaseUrls, running
 
 AdminSql = Callable[..., list[tuple[Any, ...]]]
 
@@ -70,7 +69,7 @@ async def write_then_crash(note_id: int, session: DbSession) -> JSONResponse:
 async def notes_client(settings: Settings, scratch_table: None) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, configure_logs=False)
     app.include_router(notes)
-    async with LifespanManager(app):
+    async with running(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http

@@ -7,7 +7,6 @@ from typing import Literal
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import APIRouter
 from pydantic import BaseModel
 
@@ -16,6 +15,7 @@ from medhub.config import Settings
 from medhub.kit.envelope import JSONResponse, ok
 from medhub.kit.errors import ErrorDetail, ValidationFailed, shown, without_enum_reprs
 from medhub.models.identity import OrganizationKind, Role
+from tests.conftest import running
 
 
 class Assignment(BaseModel):
@@ -45,7 +45,7 @@ async def careless() -> JSONResponse:
 async def messages_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, configure_logs=False)
     app.include_router(probe)
-    async with LifespanManager(app):
+    async with running(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http

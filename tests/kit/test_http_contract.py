@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, FastAPI, Query
 from pydantic import BaseModel, EmailStr, Field
 
@@ -19,6 +18,7 @@ from medhub.kit import errors
 from medhub.kit.envelope import JSONResponse, created, ok
 from medhub.kit.pagination import Paging, page_of
 from tests.assertions import assert_error
+from tests.conftest import running
 
 
 class Widget(BaseModel):
@@ -67,7 +67,7 @@ async def raise_error(name: str) -> JSONResponse:
 async def probe_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings.model_copy(update={"MAX_BODY_SIZE": 2048}), configure_logs=False)
     app.include_router(probe)
-    async with LifespanManager(app):
+    async with running(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http
@@ -260,7 +260,7 @@ async def test_cors_allows_configured_origin_only(
     app: FastAPI = create_app(
         make_settings(CORS_ORIGINS="https://app.example.org"), configure_logs=False
     )
-    async with LifespanManager(app):
+    async with running(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             preflight = {"Access-Control-Request-Method": "POST"}

@@ -9,13 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI, Request
 from sqlalchemy import make_url
 
 from medhub.app import create_app
 from medhub.config import Settings
 from medhub.kit.logging import MAX_TRACEBACK_CHARS, bounded_traceback, configure_logging
+from tests.conftest import running
 
 DB_PASSWORD = "db-password-Zq81vXk"
 BEARER = "bearer-token-Hn3k29fLq0"
@@ -60,7 +60,7 @@ async def failing_app(make_settings: Callable[..., Settings]) -> Any:
     )
     application: FastAPI = create_app(settings, configure_logs=False)
     application.add_api_route("/api/v1/test-failure", _failing_route, methods=["GET"])
-    async with LifespanManager(application):
+    async with running(application):
         yield application
 
 

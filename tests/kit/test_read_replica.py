@@ -12,12 +12,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import httpx
 import psycopg
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 
 from medhub.app import create_app
 from medhub.config import Settings
-from tests.conftest import DatabaseSupply, DatabaseUrls, clone_database
+from tests.conftest import DatabaseSupply, DatabaseUrls, clone_database, running
 from tests.factories import Factory
 
 MEDPHARM = uuid.UUID("00000000-0000-7000-8000-000000000001")
@@ -42,7 +41,7 @@ async def replicated(
     make_settings: Callable[..., Settings], replica: DatabaseUrls
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Factory]]:
     application = create_app(make_settings(DATABASE_READ_URL=replica.app), configure_logs=False)
-    async with LifespanManager(application):
+    async with running(application):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http, Factory(application, http)

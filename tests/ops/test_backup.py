@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from psycopg import sql
 from typer.testing import CliRunner, Result
@@ -33,7 +32,7 @@ from medhub.ops import pg_tools
 from medhub.ops.backup import DUMP_NAME, MANIFEST_NAME, MANIFEST_SUM_NAME
 from medhub.ops.provision import app_url_for, database_url_with
 from tests import commerce
-from tests.conftest import APP_ROLE, DatabaseUrls
+from tests.conftest import APP_ROLE, DatabaseUrls, running
 from tests.documents import samples
 from tests.documents.helpers import uploaded
 from tests.factories import Factory
@@ -120,7 +119,7 @@ async def chain_of(settings: Settings) -> ChainReport:
 @asynccontextmanager
 async def serving(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     application = create_app(settings, configure_logs=False)
-    async with LifespanManager(application):
+    async with running(application):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import InterfaceError as SQLAlchemyInterfaceError
+from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -174,9 +177,49 @@ async def _pool_exhausted(request: Request, exc: Exception) -> Response:
     )
 
 
+# Long enough for a restarting database to be back, short enough not to lose the user.
+DATABASE_UNAVAILABLE_RETRY_AFTER = 2
+
+# The database could not be reached, or dropped the connection or the transaction
+# (restarting, failing over, a statement cancelled): psycopg's OperationalError and
+# InterfaceError, raised by SQLAlchemy (wrapped) or by reads on the driver connection
+# (kit.rows, the tenant context: bare). Serialization failures and deadlocks are
+# OperationalErrors too, and "retry" is the right answer to them as well.
+DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    SQLAlchemyOperationalError,
+    SQLAlchemyInterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    """503 with Retry-After and one log line, not a 500 and a traceback: nothing is
+    broken in this request, and the pool replaces the dead connections by itself. The
+    unit of work did not commit, so nothing of the request was written (unless the
+    connection dropped while COMMIT itself was under way: then, as for any database
+    client, the outcome is unknown, and an Idempotency-Key makes the retry safe)."""
+    original = getattr(exc, "orig", None) or exc
+    log.warning(
+        "db.unavailable",
+        route=route_path(request.scope),
+        error=type(original).__name__,
+        sqlstate=getattr(original, "sqlstate", None),
+        message=str(original).splitlines()[0][:200] if str(original) else "",
+    )
+    return error_response(
+        code=ServiceUnavailable.code,
+        message="The database is unavailable; retry in a moment",
+        status_code=ServiceUnavailable.status_code,
+        headers={"Retry-After": str(DATABASE_UNAVAILABLE_RETRY_AFTER)},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(SQLAlchemyTimeoutError, _pool_exhausted)
+    for error in DATABASE_UNAVAILABLE_ERRORS:
+        app.add_exception_handler(error, _database_unavailable)
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
