@@ -252,6 +252,9 @@ class Settings(BaseSettings):
     # Documents: "local" keeps files under DATA_DIR/files; "s3" uses an S3-compatible store.
     STORAGE_BACKEND: Literal["local", "s3"] = "local"
     UPLOAD_MAX_BYTES: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # A stored file with no document row (its transaction rolled back, or its deletion's
+    # clean-up failed) is removed by the hourly sweep once it is this old.
+    UPLOAD_ORPHAN_GRACE_MINUTES: int = Field(default=60, ge=1)
     # Clinical uploads (/upload: patients' documents, medical files, users' own); like
     # UPLOAD_MAX_BYTES, MAX_BODY_SIZE must leave room for it plus the multipart framing.
     CLINICAL_UPLOAD_MAX_BYTES: int = Field(default=10 * 1024 * 1024, ge=1024)

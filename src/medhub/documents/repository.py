@@ -36,6 +36,13 @@ class DocumentRepository(Repository[Document]):
             statement = statement.where(Document.document_type == document_type)
         return statement.order_by(Document.created_at.desc(), Document.id.desc())
 
+    async def known_keys(self, keys: Collection[str]) -> set[str]:
+        """Which of these storage keys a document row points to."""
+        found = await self.session.scalars(
+            select(Document.storage_key).where(Document.storage_key.in_(list(keys)))
+        )
+        return set(found)
+
     async def summary_rows(self, entity_type: str, entity_id: uuid.UUID) -> list[dict[str, Any]]:
         """What a listing shows of an entity's documents, newest first (kit.rows)."""
         return await rows.fetch_all(

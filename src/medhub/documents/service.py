@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from medhub.documents.exceptions import (
 from medhub.documents.filenames import clean_file_name
 from medhub.documents.repository import DocumentRepository
 from medhub.documents.sniffing import FileKind, UnsupportedContent, sniff
+from medhub.kit.db import Database
 from medhub.kit.errors import ErrorDetail, ValidationFailed
 from medhub.kit.storage import Storage, StorageError, storage_by_name, storage_from_settings
 from medhub.models.base import new_id
@@ -302,3 +304,37 @@ async def remove_stored_files(settings: Settings, files: Collection[StoredFile])
     """`remove_stored_file` for each of `delete_document`'s files (after the commit)."""
     for stored in files:
         await remove_stored_file(settings, stored.backend, stored.key)
+
+
+# Keys looked up per query by the sweep.
+SWEEP_BATCH = 500
+
+
+async def sweep_orphaned_files(database: Database, settings: Settings) -> int:
+    """Remove the stored files no document row points to, once older than
+    UPLOAD_ORPHAN_GRACE_MINUTES; how many.
+
+    A file is written before its row (`store_document`), so a request whose transaction
+    rolls back after that (a later error, a failed COMMIT, a killed process) leaves its
+    file behind, as does a deletion whose clean-up failed (`remove_stored_file`). The
+    grace keeps the files of requests still under way.
+    """
+    storage = storage_from_settings(settings)
+    cutoff = time.time() - settings.UPLOAD_ORPHAN_GRACE_MINUTES * 60
+    try:
+        keys = await storage.keys_older_than("documents", cutoff)
+    except (StorageError, OSError) as exc:
+        log.warning("documents.sweep_failed", backend=storage.name, error=str(exc))
+        raise
+    removed = 0
+    for start in range(0, len(keys), SWEEP_BATCH):
+        batch = keys[start : start + SWEEP_BATCH]
+        async with database.unit_of_work() as session:
+            known = await DocumentRepository(session).known_keys(batch)
+        for key in batch:
+            if key not in known:
+                await _discard(storage, key)
+                removed += 1
+    if removed:
+        log.info("documents.orphans_removed", count=removed, backend=storage.name)
+    return removed

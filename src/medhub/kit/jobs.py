@@ -47,6 +47,7 @@ TASK_MODULES = [
     "medhub.appointments.tasks",
     "medhub.prescriptions.tasks",
     "medhub.prescriptions.handlers",
+    "medhub.documents.tasks",
 ]
 
 jobs_app = App(connector=PsycopgConnector(), import_paths=TASK_MODULES)

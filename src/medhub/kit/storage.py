@@ -58,6 +58,14 @@ def validate_key(key: str) -> str:
     return key
 
 
+def _is_key(key: str) -> bool:
+    try:
+        validate_key(key)
+    except InvalidStorageKey:
+        return False
+    return True
+
+
 @runtime_checkable
 class Storage(Protocol):
     """The one interface the documents domain uses; `name` is stored with each row."""
@@ -78,6 +86,10 @@ class Storage(Protocol):
         ...
 
     async def exists(self, key: str) -> bool: ...
+
+    async def keys_older_than(self, prefix: str, cutoff: float) -> list[str]:
+        """The keys under `prefix` last written before `cutoff` (unix seconds)."""
+        ...
 
 
 class LocalStorage:
@@ -136,6 +148,24 @@ class LocalStorage:
     async def exists(self, key: str) -> bool:
         path = self.path_for(key)
         return await asyncio.to_thread(path.is_file)
+
+    async def keys_older_than(self, prefix: str, cutoff: float) -> list[str]:
+        return await asyncio.to_thread(self._keys_older_than, validate_key(prefix), cutoff)
+
+    def _keys_older_than(self, prefix: str, cutoff: float) -> list[str]:
+        keys = []
+        for path in (self.root / prefix).rglob("*"):
+            key = path.relative_to(self.root).as_posix()
+            # Temp files of writes under way (".upload-…") are not keys.
+            if not _is_key(key):
+                continue
+            try:
+                stat = path.stat()
+            except FileNotFoundError:  # deleted while we walked
+                continue
+            if path.is_file() and stat.st_mtime < cutoff:
+                keys.append(key)
+        return keys
 
 
 def _error_code(exc: ClientError) -> str:
@@ -245,6 +275,23 @@ class S3Storage:
                 return False
             raise StorageError(f"could not look up {key}: {exc}") from exc
         return True
+
+    async def keys_older_than(self, prefix: str, cutoff: float) -> list[str]:
+        return await asyncio.to_thread(self._keys_older_than, validate_key(prefix), cutoff)
+
+    def _keys_older_than(self, prefix: str, cutoff: float) -> list[str]:
+        keys = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=f"{prefix}/"
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    if item["LastModified"].timestamp() < cutoff and _is_key(item["Key"]):
+                        keys.append(item["Key"])
+        except ClientError as exc:
+            raise StorageError(f"could not list {prefix}: {exc}") from exc
+        return keys
 
 
 _cache: dict[tuple[Any, ...], Storage] = {}
