@@ -17,6 +17,7 @@ CPU-bound: callers run `clean_image` in a worker thread.
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,17 +55,22 @@ def clean_image(
     ImageTooLarge past `max_pixels`."""
     image_format = _FORMATS[mime_type]
     try:
-        with Image.open(io.BytesIO(content), formats=[image_format]) as upright:
-            if upright.width * upright.height > max_pixels:
-                raise ImageTooLarge(max_pixels)
-            upright.load()
-            keep = _kept_encoding(upright, image_format)
-            ImageOps.exif_transpose(upright, in_place=True)
+        with warnings.catch_warnings():
+            # Pillow's own bomb check warns past ~89 million pixels (and refuses past
+            # twice that); ours, from the header and before any decoding, is `max_pixels`.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(content), formats=[image_format]) as upright:
+                if upright.width * upright.height > max_pixels:
+                    raise ImageTooLarge(max_pixels)
+                upright.load()
+                keep = _kept_encoding(upright, image_format)
+                ImageOps.exif_transpose(upright, in_place=True)
     except ImageTooLarge:
         raise
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(max_pixels) from exc
     except (
         UnidentifiedImageError,
-        Image.DecompressionBombError,
         OSError,
         SyntaxError,
         ValueError,
