@@ -20,8 +20,10 @@ stateful phase, a random seed) with FUZZ_* settings.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -213,6 +215,14 @@ def test_schemathesis_finds_nothing(
         selected = f"Operations:       {len(operations)} selected"
         assert selected in result.stdout, f"not every operation was found: {result.stdout[:2000]}"
         assert logged_errors(server) == []
+        generated = re.search(r"(\d+) generated", result.stdout)
+        logging.getLogger(__name__).info(
+            "%s: %d operations, %s test cases, seed %s",
+            caller,
+            len(operations),
+            generated.group(1) if generated else "?",
+            SEED,
+        )
     finally:
         if server.process.poll() is None:
             server.stop()

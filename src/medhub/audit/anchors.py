@@ -32,13 +32,12 @@ from typing import Any, TextIO
 
 import jwt
 import structlog
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medhub.config import Settings
 from medhub.kit.db import Database
-from medhub.kit.signing_keys import key_id
+from medhub.kit.signing_keys import KeyRing
 
 log = structlog.get_logger(__name__)
 
@@ -76,19 +75,8 @@ class Checkpoint:
     source: str
 
 
-class AnchorKeys:
+class AnchorKeys(KeyRing):
     """Signs with the current anchor key; verifies with it and the previous public keys."""
-
-    def __init__(
-        self,
-        signing_key: Ed25519PrivateKey,
-        previous_public_keys: Sequence[Ed25519PublicKey] = (),
-    ) -> None:
-        self._signing_key = signing_key
-        self.key_id = key_id(signing_key.public_key())
-        self._public_keys: dict[str, Ed25519PublicKey] = {self.key_id: signing_key.public_key()}
-        for key in previous_public_keys:
-            self._public_keys.setdefault(key_id(key), key)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AnchorKeys:

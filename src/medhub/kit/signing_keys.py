@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -37,3 +38,19 @@ def key_id(key: Ed25519PublicKey) -> str:
         sort_keys=True,
     )
     return b64url(hashlib.sha256(canonical.encode()).digest())
+
+
+class KeyRing:
+    """The current signing key and the public keys that still verify (the current one
+    and those rotated out), by key id, current first."""
+
+    def __init__(
+        self,
+        signing_key: Ed25519PrivateKey,
+        previous_public_keys: Sequence[Ed25519PublicKey] = (),
+    ) -> None:
+        self._signing_key = signing_key
+        self.key_id = key_id(signing_key.public_key())
+        self._public_keys: dict[str, Ed25519PublicKey] = {self.key_id: signing_key.public_key()}
+        for key in previous_public_keys:
+            self._public_keys.setdefault(key_id(key), key)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,7 +26,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from medhub.config import Settings
-from medhub.kit.signing_keys import key_id, public_key_text
+from medhub.kit.signing_keys import KeyRing, key_id, public_key_text
 from medhub.prescriptions.exceptions import ExpiredPrescriptionToken, InvalidPrescriptionToken
 
 ALGORITHM = "EdDSA"
@@ -100,20 +99,8 @@ def _claims_from(payload: dict[str, Any], kid: str, now: datetime) -> Prescripti
     )
 
 
-class PrescriptionSigner:
+class PrescriptionSigner(KeyRing):
     """Signs with the current key; verifies with it and the previous public keys."""
-
-    def __init__(
-        self,
-        signing_key: Ed25519PrivateKey,
-        previous_public_keys: Sequence[Ed25519PublicKey] = (),
-    ) -> None:
-        self._signing_key = signing_key
-        self.key_id = key_id(signing_key.public_key())
-        # kid → key, current first: the order jwks() publishes them in.
-        self._public_keys: dict[str, Ed25519PublicKey] = {self.key_id: signing_key.public_key()}
-        for key in previous_public_keys:
-            self._public_keys.setdefault(key_id(key), key)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PrescriptionSigner:
