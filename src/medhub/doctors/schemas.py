@@ -3,11 +3,9 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import uuid
-import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -20,7 +18,7 @@ from pydantic import (
     field_validator,
 )
 
-from medhub.kit.dates import Day
+from medhub.kit.dates import Day, TimeZoneName
 from medhub.kit.money import Money, MoneyIn
 
 # ISO 639-1 (two-letter language codes; the withdrawn `bh` excluded).
@@ -35,25 +33,11 @@ _ISO_639_1_CODES = """
 """
 ISO_639_1 = frozenset(_ISO_639_1_CODES.split())
 
-# Entries of the system's zone database that are not places.
-_NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
 
 START_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
 END_PATTERN = r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$"
 DEFAULT_SLOT_MINUTES = 30
 MAX_RANGE_DAYS = 31
-
-
-@lru_cache(maxsize=1)
-def known_zones() -> frozenset[str]:
-    """The IANA zone names this machine's zone database knows (read once)."""
-    return frozenset(zoneinfo.available_timezones()) - _NOT_ZONES
-
-
-def _zone_name(value: object) -> object:
-    if not isinstance(value, str) or value not in known_zones():
-        raise ValueError("must be an IANA time zone name, e.g. Europe/Berlin")
-    return value
 
 
 def minutes(clock: str) -> int:
@@ -86,11 +70,6 @@ def _upper(value: object) -> object:
     return value.strip().upper() if isinstance(value, str) else value
 
 
-TimeZoneName = Annotated[
-    str,
-    BeforeValidator(_zone_name),
-    Field(description="IANA time zone, e.g. Europe/Berlin", examples=["Europe/Berlin"]),
-]
 Rating = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 StartClock = Annotated[str, Field(pattern=START_PATTERN, description="HH:MM, local time")]
 EndClock = Annotated[

@@ -9,12 +9,14 @@ ISO-8601 date-times (UTC when they carry no offset).
 from __future__ import annotations
 
 import re
+import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Query
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from medhub.kit.errors import ErrorDetail, ValidationFailed
 
@@ -55,6 +57,22 @@ def _supported_instant(value: datetime) -> datetime:
 
 
 # A calendar day, written YYYY-MM-DD, that MedHub can reason about.
+# Entries of the system's zone database that are not places.
+_NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
+
+
+@lru_cache(maxsize=1)
+def known_zones() -> frozenset[str]:
+    """The IANA zone names this machine's zone database knows (read once)."""
+    return frozenset(zoneinfo.available_timezones()) - _NOT_ZONES
+
+
+def _zone_name(value: object) -> object:
+    if not isinstance(value, str) or value not in known_zones():
+        raise ValueError("must be an IANA time zone name, e.g. Europe/Berlin")
+    return value
+
+
 Day = Annotated[date, BeforeValidator(_iso_day), AfterValidator(_supported_day)]
 # A moment in time, ISO-8601, normalised to UTC.
 Instant = Annotated[datetime, BeforeValidator(_iso_instant), AfterValidator(_supported_instant)]
@@ -141,3 +159,8 @@ DayRangeQuery = Annotated[DayRange, Depends(_day_range)]
 DayRangeQueryWithLegacyNames = Annotated[DayRange, Depends(_day_range_with_legacy_names)]
 # `?from=…&to=…` as date-times (logs, events).
 InstantRangeQuery = Annotated[InstantRange, Depends(_instant_range)]
+TimeZoneName = Annotated[
+    str,
+    BeforeValidator(_zone_name),
+    Field(description="IANA time zone, e.g. Europe/Berlin", examples=["Europe/Berlin"]),
+]

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import re
 import uuid
-import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
 )
 
 from medhub.field_crypto import normalise_identifier, normalise_phone
-from medhub.kit.dates import Day
+from medhub.kit.dates import Day, TimeZoneName
 from medhub.kit.schemas import not_null
 from medhub.models.patients import BloodType, Sex
 
@@ -32,8 +29,6 @@ _PHONE_CHARACTERS = re.compile(r"^\+?[0-9 ()./-]+$")
 # is not in the future.
 _EARLIEST_OFFSET = timedelta(hours=14)
 MAX_LIST_ITEMS = 50
-# Entries of the system's zone database that are not places.
-_NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
 
 PatientSort = Literal["last_name", "first_name", "mrn", "date_of_birth", "created_at"]
 SortOrder = Literal["asc", "desc"]
@@ -62,18 +57,6 @@ def _not_in_future(value: date) -> date:
     return value
 
 
-@lru_cache(maxsize=1)
-def known_zones() -> frozenset[str]:
-    """The IANA zone names this machine's zone database knows (read once)."""
-    return frozenset(zoneinfo.available_timezones()) - _NOT_ZONES
-
-
-def _zone_name(value: object) -> object:
-    if not isinstance(value, str) or value not in known_zones():
-        raise ValueError("must be an IANA time zone name, e.g. Europe/Berlin")
-    return value
-
-
 Phone = Annotated[
     str,
     Field(min_length=PHONE_MIN_DIGITS, max_length=32, examples=["+49 30 1234567"]),
@@ -85,11 +68,6 @@ Identifier = Annotated[
 BirthDate = Annotated[Day, AfterValidator(_not_in_future)]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 ListEntry = Annotated[str, Field(min_length=1, max_length=200)]
-TimeZoneName = Annotated[
-    str,
-    BeforeValidator(_zone_name),
-    Field(description="IANA time zone, e.g. Europe/Berlin", examples=["Europe/Berlin"]),
-]
 
 
 class Input(BaseModel):
