@@ -35,15 +35,11 @@ from medhub.authz.routes import ROUTES, RouteAccess
 from medhub.models.identity import Role
 from tests.conftest import (
     CHEAP_HASHING,
-    TEST_FIELD_INDEX_KEY,
-    TEST_FIELD_KEYS,
-    TEST_PRESCRIPTION_KEY,
-    TEST_SECRET,
     DatabaseUrls,
 )
 from tests.factories import Account
 from tests.test_access_matrix import role_accounts  # noqa: F401 (the world this test fuzzes in)
-from tests.test_cli import Served, free_port
+from tests.test_cli import Served
 
 CHECKS = ",".join(
     (
@@ -155,21 +151,13 @@ def test_schemathesis_finds_nothing(
     database_urls: DatabaseUrls,
     tmp_path: Path,
 ) -> None:
-    server = Served(
+    server = Served.on_test_database(
         tmp_path / "data",
-        free_port(),
+        database_urls,
         log_file=tmp_path / "serve.log",
-        DATABASE_URL=database_urls.app,
-        DATABASE_ADMIN_URL=database_urls.admin,
         DATABASE_POOL_SIZE="4",
-        JWT_SECRET=TEST_SECRET,
-        FIELD_ENCRYPTION_KEYS=TEST_FIELD_KEYS,
-        FIELD_INDEX_KEY=TEST_FIELD_INDEX_KEY,
-        PRESCRIPTION_SIGNING_KEY=TEST_PRESCRIPTION_KEY,
         STRIPE_WEBHOOK_SECRET="whsec_fuzz",
         RATE_LIMIT_ENABLED="false",
-        RUN_WORKER="false",
-        EMAIL_BACKEND="console",
         LOG_LEVEL="WARNING",
         **{name: str(value) for name, value in CHEAP_HASHING.items()},
     )

@@ -16,7 +16,13 @@ import psutil
 import pytest
 
 from medhub.ops.migrations import head_revision
-from tests.conftest import DatabaseUrls
+from tests.conftest import (
+    TEST_FIELD_INDEX_KEY,
+    TEST_FIELD_KEYS,
+    TEST_PRESCRIPTION_KEY,
+    TEST_SECRET,
+    DatabaseUrls,
+)
 from tests.waiting import eventually_sync
 
 
@@ -74,6 +80,31 @@ class Served:
             stderr=subprocess.STDOUT,
             text=True,
         )
+
+    @classmethod
+    def on_test_database(
+        cls,
+        data_dir: Path,
+        database_urls: DatabaseUrls,
+        *,
+        log_file: Path | None = None,
+        **settings: str,
+    ) -> Served:
+        """`medhub serve` on a test's database with the tests' keys, no job worker and
+        console email; `settings` add to or override those."""
+        values = {
+            "DATABASE_URL": database_urls.app,
+            "DATABASE_ADMIN_URL": database_urls.admin,
+            "DATABASE_POOL_SIZE": "2",
+            "JWT_SECRET": TEST_SECRET,
+            "FIELD_ENCRYPTION_KEYS": TEST_FIELD_KEYS,
+            "FIELD_INDEX_KEY": TEST_FIELD_INDEX_KEY,
+            "PRESCRIPTION_SIGNING_KEY": TEST_PRESCRIPTION_KEY,
+            "RUN_WORKER": "false",
+            "EMAIL_BACKEND": "console",
+            **settings,
+        }
+        return cls(data_dir, free_port(), log_file=log_file, **values)
 
     def output(self) -> str:
         """What it has logged so far (a `log_file` server only)."""

@@ -37,16 +37,13 @@ from medhub.prescriptions.service import signer_for
 from medhub.prescriptions.tokens import PrescriptionSigner
 from tests.auth.helpers import MakeSettings, limited
 from tests.conftest import (
-    TEST_FIELD_INDEX_KEY,
-    TEST_FIELD_KEYS,
     TEST_PRESCRIPTION_KEY,
-    TEST_SECRET,
     DatabaseUrls,
 )
 from tests.consultations.helpers import make_chart
 from tests.doctors.helpers import data, doctor_with_profile
 from tests.factories import Account, Factory
-from tests.test_cli import Served, free_port
+from tests.test_cli import Served
 
 PRESCRIPTIONS = "/api/v1/doctors/prescriptions"
 VERIFY = "/rx/verify"
@@ -585,19 +582,7 @@ async def test_a_headless_browser_renders_the_page_from_a_real_server(
             headers=prescriber.doctor.headers,
         )
     )
-    server = Served(
-        tmp_path / "data",
-        free_port(),
-        DATABASE_URL=database_urls.app,
-        DATABASE_ADMIN_URL=database_urls.admin,
-        DATABASE_POOL_SIZE="2",
-        JWT_SECRET=TEST_SECRET,
-        FIELD_ENCRYPTION_KEYS=TEST_FIELD_KEYS,
-        FIELD_INDEX_KEY=TEST_FIELD_INDEX_KEY,
-        PRESCRIPTION_SIGNING_KEY=TEST_PRESCRIPTION_KEY,
-        RUN_WORKER="false",
-        EMAIL_BACKEND="console",
-    )
+    server = Served.on_test_database(tmp_path / "data", database_urls)
     try:
         server.wait_ready(timeout=60)
         valid = rendered_dom(chromium, f"{server.base}/rx/{issued.token}", tmp_path / "one")
