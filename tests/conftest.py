@@ -55,7 +55,6 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from fastapi.dependencies import models as fastapi_dependency_models
-from prometheus_client.metrics import MetricWrapperBase
 from psycopg import sql
 from sqlalchemy import make_url
 
@@ -715,10 +714,7 @@ async def _app_for(settings: Settings) -> FastAPI:
     for application in _built_apps:
         if application.state.settings == settings:
             _built_apps.remove(application)
-            metrics = application.state.metrics
-            for metric in vars(metrics).values():
-                if isinstance(metric, MetricWrapperBase):
-                    metric.clear()
+            application.state.metrics.reset()
             await application.state.rate_limiter.reset()
             break
     else:

@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import Depends, FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.middleware.cors import CORSMiddleware
 
 from medhub import __version__
 from medhub.apikeys.router import router as apikeys_router
@@ -307,37 +306,37 @@ def create_app(
     app.include_router(prescription_public_router)
 
     app.add_middleware(MisroutedMethodGuard)
-    # Inside CORS and the request context, so its 400s carry their headers and request id.
+    # Inside the request context (and CORS), so its 400s carry their headers and request id.
     app.add_middleware(InputGuardMiddleware)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.CORS_ORIGINS,
-        allow_credentials=True,
-        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        allow_headers=[
-            "Authorization",
-            "Content-Type",
-            "Idempotency-Key",
-            "X-API-Key",
-            "X-CSRF-Token",
-            "X-OTP-Token",
-            "X-Request-ID",
-            "Last-Event-ID",
-        ],
-        expose_headers=[
-            "X-Request-ID",
-            "X-RateLimit-Limit",
-            "X-RateLimit-Remaining",
-            "X-RateLimit-Reset",
-            "Retry-After",
-        ],
-        max_age=600,
-    )
     app.add_middleware(
         RequestContextMiddleware,
         metrics=metrics,
         max_body_size=settings.MAX_BODY_SIZE,
         trusted_proxies=settings.TRUSTED_PROXIES,
         hsts=True,
+        # Starlette's CORS middleware, for the requests that carry an Origin.
+        cors={
+            "allow_origins": settings.CORS_ORIGINS,
+            "allow_credentials": True,
+            "allow_methods": ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            "allow_headers": [
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "X-API-Key",
+                "X-CSRF-Token",
+                "X-OTP-Token",
+                "X-Request-ID",
+                "Last-Event-ID",
+            ],
+            "expose_headers": [
+                "X-Request-ID",
+                "X-RateLimit-Limit",
+                "X-RateLimit-Remaining",
+                "X-RateLimit-Reset",
+                "Retry-After",
+            ],
+            "max_age": 600,
+        },
     )
     return app

@@ -63,6 +63,11 @@ async def raise_error(name: str) -> JSONResponse:
     raise error_classes[name]()
 
 
+@probe.get("/varied")
+async def varied() -> JSONResponse:
+    return ok({"varied": True}, headers={"Vary": "Accept-Language"})
+
+
 @pytest.fixture
 async def probe_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings.model_copy(update={"MAX_BODY_SIZE": 2048}), configure_logs=False)
@@ -274,6 +279,45 @@ async def test_cors_allows_configured_origin_only(
     assert allowed.headers["access-control-allow-origin"] == "https://app.example.org"
     assert "access-control-allow-origin" not in denied.headers
     assert allowed.headers["x-request-id"]
+
+
+async def test_simple_request_with_origin_gets_cors_headers_without_none(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Only requests with an Origin go through CORS; every response varies by Origin
+    (a cache must not serve a browser's response to another origin, or the reverse)."""
+    app: FastAPI = create_app(
+        make_settings(CORS_ORIGINS="https://app.example.org"), configure_logs=False
+    )
+    app.include_router(probe)
+    async with running(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            browser = await http.get("/health/live", headers={"Origin": "https://app.example.org"})
+            stranger = await http.get(
+                "/health/live", headers={"Origin": "https://evil.example.com"}
+            )
+            server = await http.get("/health/live")
+            varied = await http.get("/api/v1/_probe/varied")
+            varied_browser = await http.get(
+                "/api/v1/_probe/varied", headers={"Origin": "https://app.example.org"}
+            )
+    assert browser.headers["access-control-allow-origin"] == "https://app.example.org"
+    assert browser.headers["access-control-allow-credentials"] == "true"
+    assert "X-Request-ID" in browser.headers["access-control-expose-headers"]
+    assert "access-control-allow-origin" not in stranger.headers
+    assert "access-control-allow-origin" not in server.headers
+    for response in (browser, stranger, server):
+        assert response.headers.get_list("vary") == ["Origin"]
+        assert response.headers["x-request-id"]
+    # The route's own Vary is kept, Origin joined to it on one line.
+    assert varied.headers.get_list("vary") == ["Accept-Language, Origin"]
+    assert varied_browser.headers.get_list("vary") == ["Accept-Language, Origin"]
+
+
+async def test_a_route_cannot_duplicate_the_request_id(probe_client: httpx.AsyncClient) -> None:
+    response = await probe_client.get("/health/live", headers={"X-Request-ID": "abc-123"})
+    assert response.headers.get_list("x-request-id") == ["abc-123"]
 
 
 def _json_lines(text: str) -> list[dict[str, Any]]:

@@ -32,6 +32,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess as prometheus_multiprocess
@@ -40,6 +41,9 @@ from prometheus_client.registry import Collector
 
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 POOL_REFRESH_SECONDS = 1.0
+HTTP_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
 
 POOL_GAUGES = (
     ("size", "Configured size of the database connection pool"),
@@ -107,17 +111,40 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
         self._read_pool: Callable[[], dict[str, int]] | None = None
         self._pool_gauges: dict[str, Gauge] = {}
         self._refresher: asyncio.Task[None] | None = None
+
+    def reset(self) -> None:
+        """Forget every request counted so far (tests reuse an app for a new test)."""
+        for metric in (self.requests, self.latency, self.rate_limit_store_errors):
+            metric.clear()
+        self._counters.clear()
+        self._timers.clear()
 
     @property
     def multiprocess(self) -> bool:
         return self.directory is not None
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        if method not in HTTP_METHODS:
+            # Any token is a valid method on the wire: one label for the unknown ones
+            # keeps the series (and this cache) bounded.
+            method = "OTHER"
+        # The labelled children, found once per label set: `labels()` validates and
+        # joins its arguments on every call, a cost paid by every request.
+        counted = self._counters.get((method, route, status))
+        if counted is None:
+            counted = self._counters[(method, route, status)] = self.requests.labels(
+                method, route, str(status)
+            )
+        timed = self._timers.get((method, route))
+        if timed is None:
+            timed = self._timers[(method, route)] = self.latency.labels(method, route)
+        counted.inc()
+        timed.observe(seconds)
 
     def rate_limit_store_error(self, outcome: str) -> None:
         self.rate_limit_store_errors.labels(outcome).inc()

@@ -3,6 +3,9 @@
 One pure-ASGI middleware (no per-request task, no body buffering) that:
 - assigns the request id (echoing a well-formed `X-Request-ID`) and puts it on the response;
 - adds the security headers;
+- hands requests that carry an `Origin` (browsers) to Starlette's CORS middleware, and
+  marks every other response `Vary: Origin` as that middleware would: most calls
+  (servers, apps, probes) send no Origin and skip its per-request header work;
 - refuses bodies over the size limit with 413, by `Content-Length` or while streaming;
 - turns any unhandled exception into the 500 envelope (trace in the log, never in the body);
 - writes one access log line and the Prometheus observations, by route template.
@@ -18,8 +21,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
-from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medhub.kit import logging as logs
@@ -48,6 +51,67 @@ HTML_CSP = (
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
 HSTS = "max-age=63072000; includeSubDomains"
+
+# The same headers as raw ASGI pairs: added to a response by appending, not through
+# MutableHeaders (which re-scans and re-encodes the list for every header set).
+_API_HEADER_PAIRS = tuple((name.encode(), value.encode()) for name, value in API_HEADERS.items())
+_HTML_CSP = HTML_CSP.encode()
+_HSTS_PAIR = (b"strict-transport-security", HSTS.encode())
+_VARY_ORIGIN = (b"vary", b"Origin")
+
+
+def _vary_by_origin(headers: list[tuple[bytes, bytes]], *, has_vary: bool) -> None:
+    """Vary keeps one line, the route's values first (as Starlette's CORS does)."""
+    if not has_vary:
+        headers.append(_VARY_ORIGIN)
+        return
+    for index, (name, value) in enumerate(headers):
+        if name.lower() == b"vary":
+            headers[index] = (name, value + b", Origin")
+            return
+
+
+def with_response_headers(
+    raw: list[tuple[bytes, bytes]],
+    *,
+    request_id: bytes,
+    hsts: bool,
+    vary_origin: bool,
+    rate: Any | None,
+) -> list[tuple[bytes, bytes]]:
+    """The response's headers plus the request id, the security headers a route did not
+    set itself (a route's own policy and caching stand: the public prescription page
+    allows inline styles and is never stored), HTML's policy, HSTS and the rate limit."""
+    present: set[bytes] = set()
+    is_html = False
+    for name, value in raw:
+        lowered = name.lower()
+        present.add(lowered)
+        if lowered == b"content-type":
+            is_html = value.lower().startswith(b"text/html")
+    headers = (
+        [pair for pair in raw if pair[0].lower() != b"x-request-id"]
+        if b"x-request-id" in present
+        else raw
+    )
+    headers.append((b"x-request-id", request_id))
+    for name, value in _API_HEADER_PAIRS:
+        if name in present:
+            continue
+        if is_html and name == b"cache-control":
+            continue
+        headers.append(
+            (name, _HTML_CSP if is_html and name == b"content-security-policy" else value)
+        )
+    if hsts and b"strict-transport-security" not in present:
+        headers.append(_HSTS_PAIR)
+    if vary_origin:
+        _vary_by_origin(headers, has_vary=b"vary" in present)
+    if rate is not None:
+        headers.append((b"x-ratelimit-limit", str(rate.limit).encode()))
+        headers.append((b"x-ratelimit-remaining", str(rate.remaining).encode()))
+        headers.append((b"x-ratelimit-reset", str(rate.reset_at).encode()))
+    return headers
 
 
 class BodyTooLarge(HTTPException):
@@ -98,8 +162,11 @@ class RequestContextMiddleware:
         max_body_size: int,
         trusted_proxies: Sequence[str] = (),
         hsts: bool = True,
+        cors: dict[str, Any] | None = None,
     ) -> None:
         self.app = app
+        # Requests with an Origin go through CORS; without one, straight to the app.
+        self.cors_app: ASGIApp = CORSMiddleware(app, **cors) if cors is not None else app
         self.metrics = metrics
         self.max_body_size = max_body_size
         self.trusted_proxies = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
@@ -124,32 +191,23 @@ class RequestContextMiddleware:
         status_code = 500
         response_started = False
 
+        request_id_raw = request_id.encode()
+        origin = _header(scope, b"origin") is not None
+        inner = self.cors_app if origin else self.app
+
         async def send_with_headers(message: Message) -> None:
             nonlocal status_code, response_started
             if message["type"] == "http.response.start":
                 response_started = True
                 status_code = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers["x-request-id"] = request_id
-                content_type = headers.get("content-type", "")
-                # A route's own policy and caching stand (the public prescription page
-                # allows inline styles only, and is never stored).
-                own = {name for name in API_HEADERS if name in headers}
-                for name, value in API_HEADERS.items():
-                    if name not in own:
-                        headers[name] = value
-                if content_type.startswith("text/html"):
-                    if "content-security-policy" not in own:
-                        headers["content-security-policy"] = HTML_CSP
-                    if "cache-control" not in own:
-                        del headers["cache-control"]
-                if self.hsts:
-                    headers.setdefault("strict-transport-security", HSTS)
-                rate = state.get("rate_limit")
-                if rate is not None:
-                    headers["x-ratelimit-limit"] = str(rate.limit)
-                    headers["x-ratelimit-remaining"] = str(rate.remaining)
-                    headers["x-ratelimit-reset"] = str(rate.reset_at)
+                message["headers"] = with_response_headers(
+                    list(message.get("headers", ())),
+                    request_id=request_id_raw,
+                    hsts=self.hsts,
+                    # With an Origin, the CORS middleware adds its own Vary.
+                    vary_origin=not origin,
+                    rate=state.get("rate_limit"),
+                )
             await send(message)
 
         received = 0
@@ -174,7 +232,7 @@ class RequestContextMiddleware:
                 )
                 await response(scope, receive, send_with_headers)
             else:
-                await self.app(scope, receive_limited, send_with_headers)
+                await inner(scope, receive_limited, send_with_headers)
         except Exception:
             error_log.exception("request.unhandled_exception", **request_log_fields(scope))
             if not response_started:
