@@ -35,7 +35,7 @@ from medhub.authz.dependencies import (
     UserPrincipal,
     per_user_limit,
 )
-from medhub.kit.db import Database, DbSession, get_database
+from medhub.kit.db import Database, DbSession, request_database
 from medhub.kit.envelope import Envelope, JSONResponse, created, ok
 from medhub.kit.errors import AuthenticationFailed, PermissionDenied
 from medhub.kit.ratelimit import RateLimit
@@ -43,7 +43,7 @@ from medhub.kit.ratelimit import RateLimit
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 # Login writes its failure count in a transaction of its own, beside the request's.
-SideDatabase = Annotated[Database, Depends(get_database)]
+SideDatabase = Annotated[Database, Depends(request_database)]
 
 REFRESH_COOKIE_PATH = "/api/v1/auth"
 

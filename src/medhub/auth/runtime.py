@@ -44,7 +44,7 @@ def build_runtime(settings: Settings) -> AuthRuntime:
     )
 
 
-def get_runtime(request: Request) -> AuthRuntime:
+async def get_runtime(request: Request) -> AuthRuntime:
     runtime: AuthRuntime = request.app.state.auth_runtime
     return runtime
 

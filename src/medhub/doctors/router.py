@@ -168,7 +168,7 @@ async def put_doctor_availability(
     return ok(result, message="Availability updated")
 
 
-def _slot_dates(
+async def _slot_dates(
     first: Annotated[
         Day, Query(alias="from", description="First date, inclusive (YYYY-MM-DD, doctor's zone)")
     ],

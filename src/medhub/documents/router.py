@@ -24,7 +24,7 @@ from medhub.models.documents import DocumentEntity, DocumentType
 router = APIRouter(tags=["documents"])
 
 
-def _document_access(request: Request) -> DocumentAccess:
+async def _document_access(request: Request) -> DocumentAccess:
     # Built by create_app from the rules of the domains that own the entities.
     access: DocumentAccess = request.app.state.document_access
     return access

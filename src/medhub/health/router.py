@@ -11,7 +11,7 @@ from medhub import __version__
 from medhub.health import service
 from medhub.health.schemas import Liveness, Readiness
 from medhub.kit.appstate import AppSettings
-from medhub.kit.db import Database, get_database
+from medhub.kit.db import Database, request_database
 from medhub.kit.envelope import Envelope, JSONResponse, error_response, ok
 from medhub.kit.errors import AuthenticationFailed, ErrorDetail, ServiceUnavailable
 from medhub.kit.metrics import Metrics
@@ -30,7 +30,7 @@ async def live() -> JSONResponse:
     summary="The database answers and its schema is at the code's migration head",
     responses={503: {"description": "A check is failing; `details` names it"}},
 )
-async def ready(database: Database = Depends(get_database)) -> JSONResponse:
+async def ready(database: Database = Depends(request_database)) -> JSONResponse:
     result = await service.readiness(database)
     if result.status == "ok":
         return ok(result)

@@ -121,12 +121,16 @@ _LastDay = Annotated[
 ]
 
 
-def _day_range(first: _FirstDay = None, last: _LastDay = None) -> DayRange:
+def _checked_day_range(first: Day | None, last: Day | None) -> DayRange:
     _ordered(first, last)
     return DayRange(first, last)
 
 
-def _day_range_with_legacy_names(
+async def _day_range(first: _FirstDay = None, last: _LastDay = None) -> DayRange:
+    return _checked_day_range(first, last)
+
+
+async def _day_range_with_legacy_names(
     first: _FirstDay = None,
     last: _LastDay = None,
     date_from: Annotated[
@@ -136,10 +140,10 @@ def _day_range_with_legacy_names(
         Day | None, Query(deprecated=True, description="Old spelling of `to`")
     ] = None,
 ) -> DayRange:
-    return _day_range(first or date_from, last or date_to)
+    return _checked_day_range(first or date_from, last or date_to)
 
 
-def _instant_range(
+async def _instant_range(
     since: Annotated[
         Instant | None,
         Query(alias="from", description="ISO-8601, inclusive (UTC if no offset)"),

@@ -175,6 +175,11 @@ def get_database(request: Request) -> Database:
     return database
 
 
+async def request_database(request: Request) -> Database:
+    """`get_database` as a dependency (FastAPI runs a plain `def` dependency in a thread)."""
+    return get_database(request)
+
+
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with get_database(request).unit_of_work() as session:
         await bind_request_session(request, session)

@@ -107,7 +107,8 @@ def with_response_headers(
         headers.append(_HSTS_PAIR)
     if vary_origin:
         _vary_by_origin(headers, has_vary=b"vary" in present)
-    if rate is not None:
+    if rate is not None and b"x-ratelimit-limit" not in present:
+        # A refusal (429) writes its own, for the limit that refused it.
         headers.append((b"x-ratelimit-limit", str(rate.limit).encode()))
         headers.append((b"x-ratelimit-remaining", str(rate.remaining).encode()))
         headers.append((b"x-ratelimit-reset", str(rate.reset_at).encode()))

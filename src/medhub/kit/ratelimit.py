@@ -168,6 +168,11 @@ def get_rate_limiter(request: Request) -> RateLimiter:
     return limiter
 
 
+async def request_rate_limiter(request: Request) -> RateLimiter:
+    """`get_rate_limiter` as a dependency (FastAPI runs a plain `def` one in a thread)."""
+    return get_rate_limiter(request)
+
+
 def record(request: Request, result: RateLimitResult) -> None:
     """Keep the tightest limit for the response headers."""
     current: RateLimitResult | None = getattr(request.state, "rate_limit", None)

@@ -53,7 +53,7 @@ PATIENTS = "/patients"
 DOCTOR_PATIENTS = "/doctors/patients"
 
 
-def _list_filters(
+async def _list_filters(
     search: Annotated[
         str | None,
         Query(

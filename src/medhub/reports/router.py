@@ -37,7 +37,7 @@ SupplierParam = Annotated[
 ]
 
 
-def _currency(
+async def _currency(
     request: Request,
     currency: Annotated[
         str | None,
