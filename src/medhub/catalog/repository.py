@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, LiteralString
 
-from sqlalchemy import Select, func, literal_column, or_, select, text, update
+from psycopg import sql
+from sqlalchemy import Select, literal_column, select, text, update
 from sqlalchemy.orm import defer
 
 from medhub.catalog.schemas import ProductFilters
@@ -59,8 +60,6 @@ _PRODUCT_ROW = (
     " reserved_quantity, min_order_quantity, low_stock_threshold, is_active, created_at,"
     " updated_at FROM products WHERE id = %(id)s"
 )
-# The same columns for lists, as a SQLAlchemy select (lists filter and sort dynamically).
-_PRODUCT_ROW_COLUMNS = tuple(getattr(Product, field.name) for field in fields(ProductRow))
 _CERTIFICATION_ROWS = (
     "SELECT id, product_id, certification_type, certificate_number, issue_date, expiry_date,"
     " certificate_url FROM product_certifications WHERE product_id = %(id)s"
@@ -70,6 +69,74 @@ _CERTIFICATION_ROWS = (
 
 def escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+_PRODUCT_LIST_SELECT = sql.SQL(
+    "SELECT id, supplier_id, name, category, description, dosage, packaging, indication,"
+    " manufacturer_code, price, distributor_price, currency, stock_quantity,"
+    " reserved_quantity, min_order_quantity, low_stock_threshold, is_active, created_at,"
+    " updated_at"
+)
+# The text search: the search vector (whole words and codes) or a partial name
+# ("cardio") through the trigram index, so no unindexed scan; ranked by both.
+_SEARCH_CONDITION = sql.SQL(
+    "(search_vector @@ websearch_to_tsquery('english', %(search)s)"
+    " OR name ILIKE %(pattern)s ESCAPE '\\')"
+)
+_SEARCH_RANK = (
+    "ts_rank_cd(search_vector, websearch_to_tsquery('english', %(search)s))"
+    " + similarity(name, %(search)s)"
+)
+_SORT_COLUMNS: dict[str, LiteralString] = {
+    "name": "name",
+    "price": "price",
+    "created_at": "created_at",
+}
+
+
+def _search_conditions(filters: ProductFilters) -> tuple[list[sql.Composable], dict[str, Any]]:
+    """The WHERE conditions of a list or search (constant fragments; values bound)."""
+    where: list[sql.Composable] = []
+    params: dict[str, Any] = {}
+    if filters.all_inactive:
+        pass
+    elif filters.inactive_of is not None:
+        where.append(sql.SQL("(is_active OR supplier_id = %(inactive_of)s)"))
+        params["inactive_of"] = filters.inactive_of
+    else:
+        where.append(sql.SQL("is_active"))
+    if filters.category:
+        where.append(sql.SQL("category = %(category)s"))
+        params["category"] = filters.category
+    if filters.supplier_id:
+        where.append(sql.SQL("supplier_id = %(supplier_id)s"))
+        params["supplier_id"] = filters.supplier_id
+    if filters.in_stock is True:
+        where.append(sql.SQL("stock_quantity > reserved_quantity"))
+    elif filters.in_stock is False:
+        where.append(sql.SQL("stock_quantity <= reserved_quantity"))
+    if filters.min_price is not None:
+        where.append(sql.SQL("price >= %(min_price)s"))
+        params["min_price"] = filters.min_price
+    if filters.max_price is not None:
+        where.append(sql.SQL("price <= %(max_price)s"))
+        params["max_price"] = filters.max_price
+    if filters.search:
+        where.append(_SEARCH_CONDITION)
+        params["search"] = filters.search
+        params["pattern"] = f"%{escape_like(filters.search)}%"
+    if not where:
+        where.append(sql.SQL("TRUE"))
+    return where, params
+
+
+def _ordering(filters: ProductFilters) -> sql.Composable:
+    if filters.sort == "relevance" and filters.search:
+        return sql.SQL(f"{_SEARCH_RANK} DESC, name ASC, id ASC")
+    column = _SORT_COLUMNS.get(filters.sort, "name")
+    if filters.descending:
+        return sql.SQL(f"{column} DESC NULLS LAST, id DESC")
+    return sql.SQL(f"{column} ASC NULLS LAST, id ASC")
 
 
 class CategoryRepository(Repository[ProductCategory]):
@@ -122,10 +189,8 @@ class ProductRepository(Repository[Product]):
     async def search(
         self, filters: ProductFilters, *, limit: int, offset: int
     ) -> tuple[list[ProductRow], int]:
-        """One page and the total count.
-
-        Rows, not ORM entities: a page only shows data, and loading and tracking 20
-        entities cost more CPU than the rest of the request.
+        """One page and the total count, as rows (kit.rows: no ORM statement to build,
+        compile and load per request; a page only shows data).
 
         A text search counts with a window over its matches (a few hundred rows, in the
         same round trip). A browse does not: a window count would read and sort the
@@ -133,82 +198,36 @@ class ProductRepository(Repository[Product]):
         (ix_products_browse_*) and the count from an index-only scan, and is skipped when
         the page itself shows where the list ends.
         """
-        statement = self._filtered(select(*_PRODUCT_ROW_COLUMNS), filters)
-        rank = None
-        if filters.search:
-            query = func.websearch_to_tsquery("english", filters.search)
-            pattern = f"%{escape_like(filters.search)}%"
-            statement = statement.where(
-                or_(
-                    Product.search_vector.op("@@")(query),
-                    # Partial names ("cardio") through the trigram index; codes are
-                    # whole tokens of the search vector, so no unindexed scan here.
-                    Product.name.ilike(pattern, escape="\\"),
-                )
-            )
-            rank = func.ts_rank_cd(Product.search_vector, query) + func.similarity(
-                Product.name, filters.search
-            )
-        ordered = statement.order_by(*self._ordering(filters, rank)).limit(limit).offset(offset)
-        if rank is not None:
-            windowed = ordered.add_columns(func.count().over().label("total"))
-            found = (await self.session.execute(windowed)).all()
-            if found:
-                width = len(_PRODUCT_ROW_COLUMNS)
-                return [ProductRow(*row[:width]) for row in found], int(found[0].total)
-        else:
-            products = [ProductRow(*row) for row in await self.session.execute(ordered)]
-            if products and len(products) < limit:
-                return products, offset + len(products)
-            if not products and offset == 0:
-                return [], 0
-            return products, await self._count(statement)
-        if offset == 0:
-            return [], 0
-        # Past the last page: the window count came back with no rows, so count alone.
-        return [], await self._count(statement)
-
-    async def _count(self, statement: Select[Any]) -> int:
-        count = select(func.count()).select_from(
-            statement.order_by(None).with_only_columns(Product.id).subquery()
+        where, params = _search_conditions(filters)
+        condition = sql.SQL(" AND ").join(where)
+        params = {**params, "limit": limit, "offset": offset}
+        windowed = bool(filters.search)
+        page = sql.SQL(
+            "{select}{window} FROM products WHERE {condition} ORDER BY {ordering}"
+            " LIMIT %(limit)s OFFSET %(offset)s"
+        ).format(
+            select=_PRODUCT_LIST_SELECT,
+            window=sql.SQL(", count(*) OVER () AS total" if windowed else ""),
+            condition=condition,
+            ordering=_ordering(filters),
         )
-        return int((await self.session.execute(count)).scalar_one())
-
-    @staticmethod
-    def _filtered(statement: Select[Any], filters: ProductFilters) -> Select[Any]:
-        if filters.all_inactive:
-            pass
-        elif filters.inactive_of is not None:
-            statement = statement.where(
-                or_(Product.is_active, Product.supplier_id == filters.inactive_of)
-            )
-        else:
-            statement = statement.where(Product.is_active)
-        if filters.category:
-            statement = statement.where(Product.category == filters.category)
-        if filters.supplier_id:
-            statement = statement.where(Product.supplier_id == filters.supplier_id)
-        if filters.in_stock is True:
-            statement = statement.where(Product.stock_quantity > Product.reserved_quantity)
-        elif filters.in_stock is False:
-            statement = statement.where(Product.stock_quantity <= Product.reserved_quantity)
-        if filters.min_price is not None:
-            statement = statement.where(Product.price >= filters.min_price)
-        if filters.max_price is not None:
-            statement = statement.where(Product.price <= filters.max_price)
-        return statement
-
-    @staticmethod
-    def _ordering(filters: ProductFilters, rank: Any) -> list[Any]:
-        if filters.sort == "relevance" and rank is not None:
-            return [rank.desc(), Product.name.asc(), Product.id.asc()]
-        column: Any = {
-            "name": Product.name,
-            "price": Product.price,
-            "created_at": Product.created_at,
-        }.get(filters.sort, Product.name)
-        primary = column.desc().nulls_last() if filters.descending else column.asc().nulls_last()
-        return [primary, Product.id.desc() if filters.descending else Product.id.asc()]
+        found = await rows.fetch_all(self.session, page, params)
+        if windowed and found:
+            total = int(found[0].pop("total"))
+            for row in found[1:]:
+                del row["total"]
+            return [ProductRow(**row) for row in found], total
+        products = [ProductRow(**row) for row in found]
+        if products and len(products) < limit:
+            return products, offset + len(products)
+        if not products and offset == 0:
+            return [], 0
+        # A full page, or past the last one: count alone.
+        count = sql.SQL("SELECT count(*) AS total FROM products WHERE {condition}").format(
+            condition=condition
+        )
+        counted = await rows.fetch_one(self.session, count, params)
+        return products, int(counted["total"]) if counted else 0
 
     async def category_exists(self, slug: str) -> bool:
         statement = select(ProductCategory.is_active).where(ProductCategory.slug == slug)

@@ -6,7 +6,8 @@ that only shows data needs none of it. These helpers run literal SQL on the
 connection the session already holds (the same transaction, tenant context and
 statement timeout) and return plain dictionaries. Use them where a measured read
 path is hot; keep writes and everything else on the ORM. Queries are literal
-strings with psycopg placeholders (`%(name)s`), never built from input.
+strings with psycopg placeholders (`%(name)s`), or psycopg `sql` compositions of
+such literals (a list's optional filters), never built from input.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, LiteralString
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,7 +33,7 @@ async def _driver_connection(session: AsyncSession) -> AsyncConnection[Any]:
 
 
 async def fetch_all(
-    session: AsyncSession, query: LiteralString, params: Mapping[str, Any]
+    session: AsyncSession, query: LiteralString | sql.SQL | sql.Composed, params: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
     driver = await _driver_connection(session)
     async with driver.cursor(row_factory=dict_row) as cursor:
@@ -41,7 +42,7 @@ async def fetch_all(
 
 
 async def fetch_one(
-    session: AsyncSession, query: LiteralString, params: Mapping[str, Any]
+    session: AsyncSession, query: LiteralString | sql.SQL | sql.Composed, params: Mapping[str, Any]
 ) -> dict[str, Any] | None:
     driver = await _driver_connection(session)
     async with driver.cursor(row_factory=dict_row) as cursor:
