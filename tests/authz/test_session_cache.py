@@ -19,11 +19,9 @@ import httpx
 import psycopg
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event
 
 from medhub.authz.session_cache import SessionCache, SessionState
 from medhub.config import Settings
-from medhub.kit import rows, tenancy
 from medhub.kit.db import Database
 from tests.auth.helpers import API, AdminSql, login_ok, me
 from tests.conftest import DatabaseUrls
@@ -33,47 +31,28 @@ from tests.waiting import eventually
 
 
 class Statements:
-    """The SQL a block of code sends: through the app's engine (SQLAlchemy's event), and
-    what goes to the driver directly, past that event: kit.rows' queries and the tenant
-    context kit.tenancy sends at the start of each transaction."""
+    """The SQL a block of code sends, as the driver sees it (SQLAlchemy's statements,
+    kit.rows' queries and the tenant context alike), and whether each went out in a
+    pipeline (queued with the next, one round trip for all)."""
 
     def __init__(self, database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.engine = database.engine.sync_engine
         self.monkeypatch = monkeypatch
         self.sent: list[str] = []
-
-    def _record(self, *args: Any) -> None:
-        self.sent.append(str(args[2]))
-
-    def _spy(self, name: str) -> None:
-        real = getattr(rows, name)
-
-        async def recorded(session: Any, query: str, params: Any) -> Any:
-            result = await real(session, query, params)
-            # After the call: taking the connection may send the tenant context first.
-            self.sent.append(query)
-            return result
-
-        self.monkeypatch.setattr(rows, name, recorded)
-
-    def _spy_tenant_context(self) -> None:
-        real = tenancy._send_context
-
-        def recorded(connection: Any, context: tenancy.TenantContext) -> None:
-            self.sent.append(context.sql)
-            real(connection, context)
-
-        self.monkeypatch.setattr(tenancy, "_send_context", recorded)
+        self.pipelined: list[bool] = []
 
     def __enter__(self) -> Statements:
-        event.listen(self.engine, "before_cursor_execute", self._record)
-        self._spy("fetch_one")
-        self._spy("fetch_all")
-        self._spy_tenant_context()
+        real = psycopg.AsyncCursor.execute
+        statements = self
+
+        async def recorded(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+            statements.sent.append(query if isinstance(query, str) else query.as_string(None))
+            statements.pipelined.append(cursor.connection._pipeline is not None)
+            return await real(cursor, query, *args, **kwargs)
+
+        self.monkeypatch.setattr(psycopg.AsyncCursor, "execute", recorded)
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._record)
         self.monkeypatch.undo()
 
 
@@ -97,11 +76,13 @@ async def test_a_repeated_request_skips_the_session_check_and_sends_one_query_be
         response = await me(client, _bearer(tokens.access))
     assert response.status_code == 200
     assert response.json()["data"]["email"] == account.email
-    # The tenant context (set just before the transaction's first statement) and the
-    # profile: no auth_context(), no other query.
+    # The tenant context (with the session's recheck) and the profile: no auth_context(),
+    # no other query; both in one pipeline with the BEGIN, so one round trip.
     assert len(second.sent) == 2, second.sent
     assert "set_config('app.user_id'" in second.sent[0]
+    assert "session_still_valid" in second.sent[0]
     assert "FROM users" in second.sent[1]
+    assert second.pipelined == [True, True]
     cache: SessionCache = app.state.session_cache
     assert cache.hits >= 1
 

@@ -54,6 +54,10 @@ _SET_CONTEXT = text(
 _BOUND_KEY = "medhub.tenant"
 _BEGUN_KEY = "medhub.tenant_connection_begun"
 _DRIVER_KEY = "medhub.transaction_driver_connection"
+# Set while kit.rows begins a transaction itself: the hook leaves the context pending
+# (`_PENDING_KEY`) for kit.rows to send in one pipeline with its first statement.
+_DEFER_KEY = "medhub.tenant_deferred"
+_PENDING_KEY = "medhub.tenant_pending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +109,9 @@ class TenantContext:
         return _SET_CONTEXT_SQL if self.recheck is None else _SET_CONTEXT_AND_RECHECK_SQL
 
 
-def _confirmed(context: TenantContext, valid: object) -> None:
+def confirm_context(context: TenantContext, valid: object) -> None:
+    """Refuse the request when the database did not confirm a cached session check
+    (`valid` is the first column of the context statement's row)."""
     if context.recheck is not None and valid is not True:
         context.recheck.refused()
         raise AuthenticationFailed(
@@ -185,7 +191,11 @@ def _apply_bound_tenant(
     # session for it again.
     session.info[_DRIVER_KEY] = connection.connection.dbapi_connection.driver_connection  # type: ignore[union-attr]
     context: TenantContext | None = session.info.get(_BOUND_KEY)
-    if context is not None:
+    if context is None:
+        return
+    if session.info.pop(_DEFER_KEY, False):
+        session.info[_PENDING_KEY] = context
+    else:
         _send_context(connection, context)
 
 
@@ -196,7 +206,7 @@ def _send_context(connection: Connection, context: TenantContext) -> None:
         row = cursor.fetchone()
     finally:
         cursor.close()
-    _confirmed(context, row[0] if row is not None else None)
+    confirm_context(context, row[0] if row is not None else None)
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -209,6 +219,25 @@ def _note_transaction_end(session: Session, transaction: SessionTransaction) -> 
 def transaction_driver_connection(session: AsyncSession) -> Any | None:
     """The driver connection of the session's current transaction, if one has begun."""
     return session.sync_session.info.get(_DRIVER_KEY)
+
+
+async def begin_for_first_statement(session: AsyncSession) -> tuple[Any, TenantContext | None]:
+    """Begin the session's transaction for a statement the caller sends on the driver
+    connection itself (kit.rows), without sending the tenant context yet.
+
+    Returns the driver connection and the context the caller must send before its own
+    statement, in one pipeline with it: the BEGIN, the context and the first statement
+    then take one round trip instead of three. A context left unsent fails closed
+    (row-level security shows no rows without one), it never widens access.
+    """
+    info = session.sync_session.info
+    info[_DEFER_KEY] = True
+    try:
+        await session.connection()
+    finally:
+        info.pop(_DEFER_KEY, None)
+    pending: TenantContext | None = info.pop(_PENDING_KEY, None)
+    return info.get(_DRIVER_KEY), pending
 
 
 async def set_tenant_context(
