@@ -50,6 +50,7 @@ from bench.baseline_kit import (
 
 # No py.typed in the project package.
 from medhub.config import Settings  # type: ignore[import-untyped]
+from medhub.kit.money import to_cents  # type: ignore[import-untyped]
 from medhub.prescriptions.reference import (  # type: ignore[import-untyped]
     format_reference,
     new_reference,
@@ -245,7 +246,7 @@ async def _audit(
     caller: Caller,
     *,
     action: str,
-    prescription_id: uuid.UUID,
+    prescription_id: uuid.UUID | None,
     metadata: dict[str, Any],
 ) -> None:
     await conn.execute(
@@ -279,9 +280,22 @@ async def _emit(
     await conn.execute(DEFER_SQL, (json.dumps({"handler": handler, "event_id": str(event_id)}),))
 
 
-def _money(value: Decimal | None) -> str | None:
-    # pydantic writes a Decimal as a string: "32.00".
-    return None if value is None else str(value)
+# The platform's default currency (MedHub's DEFAULT_CURRENCY, unset in the bench).
+CURRENCY = Settings.model_fields["DEFAULT_CURRENCY"].default
+_CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
+
+
+def _currency(value: Any, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _CURRENCY_CODE.fullmatch(value):
+        raise _invalid(field, "three capital letters (ISO 4217)", "Invalid currency")
+    return value
+
+
+def _money(value: Decimal | None) -> float | None:
+    # As MedHub's views render kit.money.Money: a JSON number with cents.
+    return None if value is None else float(to_cents(value))
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -319,7 +333,7 @@ PATIENT_ID, ORGANIZATION_ID = len(PHARMACY_COLUMNS), len(PHARMACY_COLUMNS) + 1
 DISPENSATIONS_SQL = (
     "SELECT d.id, d.organization_id, d.pharmacy_name, d.outcome, d.reason, d.total_amount,"
     " d.created_at, l.prescription_item_id, l.product_id, l.quantity, l.batch_number,"
-    " l.expiry_date, l.unit_price"
+    " l.expiry_date, l.unit_price, d.currency"
     " FROM dispensations d LEFT JOIN dispensation_items l ON l.dispensation_id = d.id"
     " WHERE d.prescription_id = %s ORDER BY d.created_at, d.id, l.id"
 )
@@ -379,6 +393,7 @@ def _dispensations(rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
                 "outcome": row[3],
                 "reason": row[4],
                 "total_amount": _money(row[5]),
+                "currency": row[13],
                 "created_at": row[6],
                 "items": [],
             }
@@ -462,10 +477,15 @@ CHART_SQL = (
     "SELECT first_name, last_name FROM patients"
     " WHERE organization_id = %s AND deleted_at IS NULL AND id = %s"
 )
-# The number, the prescriber's and the organization's names: one round trip.
-NUMBER_AND_NAMES_SQL = (
-    "SELECT nextval('prescription_number_seq'),"
-    " (SELECT full_name FROM users WHERE id = %s),"
+# The day's next number, committed on its own before the prescription's transaction
+# (repository.take_number: the day's row is locked for this statement only).
+NUMBER_SQL = (
+    "INSERT INTO prescription_number_days AS d (day, last) VALUES (%s, 1)"
+    " ON CONFLICT (day) DO UPDATE SET last = d.last + 1 RETURNING d.last"
+)
+# The prescriber's and the organization's names: one round trip.
+NAMES_SQL = (
+    "SELECT (SELECT full_name FROM users WHERE id = %s),"
     " (SELECT name FROM organizations WHERE id = %s)"
 )
 
@@ -553,6 +573,11 @@ async def create_prescription(request: Request) -> Response:
         valid_days = _number(body.get("valid_days"), "valid_days", 1, 365) or VALID_DAYS
         items = _items(body)
         keys = keyring()
+        async with pool_of(request).connection() as conn:
+            issued_at = datetime.now(UTC)
+            taken = await (await conn.execute(NUMBER_SQL, (issued_at.date(),))).fetchone()
+            await conn.commit()
+            counter = taken[0] if taken else 0
         async with pool_of(request).connection() as conn, conn.transaction():
             caller = await _caller(conn, request, frozenset({"doctor"}))
             chart = await (
@@ -561,10 +586,9 @@ async def create_prescription(request: Request) -> Response:
             if chart is None:
                 raise _not_found("Patient not found")
             names = await (
-                await conn.execute(NUMBER_AND_NAMES_SQL, (caller.user_id, caller.organization_id))
+                await conn.execute(NAMES_SQL, (caller.user_id, caller.organization_id))
             ).fetchone()
-            counter, prescriber, organization_name = names if names else (0, "", "")
-            issued_at = datetime.now(UTC)
+            prescriber, organization_name = names if names else ("", "")
             expires_at = issued_at + timedelta(days=valid_days)
             number = f"RX-{issued_at:%Y%m%d}-{counter:04d}"
             prescription_id = uuid_compat.uuid7()
@@ -793,7 +817,8 @@ ITEMS_FOR_UPDATE_SQL = ITEMS_SQL + " FOR UPDATE"
 PHARMACY_NAME_SQL = "SELECT name FROM organizations WHERE id = %s"
 INSERT_DISPENSATION_SQL = (
     "INSERT INTO dispensations (id, prescription_id, organization_id, pharmacy_name,"
-    " pharmacist_id, outcome, total_amount) VALUES (%s, %s, %s, %s, %s, 'dispensed', %s)"
+    " pharmacist_id, outcome, total_amount, currency)"
+    " VALUES (%s, %s, %s, %s, %s, 'dispensed', %s, %s)"
     " RETURNING created_at"
 )
 ADD_DISPENSED_SQL = (
@@ -925,6 +950,7 @@ def _dispensation_view(
     *,
     pharmacy_name: str,
     total: Decimal,
+    currency: str,
     created_at: datetime,
     lines: list[Line],
 ) -> dict[str, Any]:
@@ -935,6 +961,7 @@ def _dispensation_view(
         "outcome": "dispensed",
         "reason": None,
         "total_amount": _money(total),
+        "currency": currency,
         "created_at": created_at,
         "items": [
             {
@@ -960,7 +987,9 @@ async def dispense(request: Request) -> Response:
     except ValueError:
         return error_response(400, "VALIDATION_ERROR", "Invalid prescription id")
     try:
-        lines = _lines(await _body(request))
+        body = await _body(request)
+        lines = _lines(body)
+        currency = _currency(body.get("currency"), "currency") or CURRENCY
         async with pool_of(request).connection() as conn, conn.transaction():
             caller = await _caller(conn, request, PHARMACIST)
             row = await _open_for_pharmacy(conn, caller, prescription_id)
@@ -981,7 +1010,7 @@ async def dispense(request: Request) -> Response:
                 await conn.execute(
                     INSERT_DISPENSATION_SQL,
                     (act_id, prescription_id, caller.organization_id, pharmacy_name,
-                     caller.user_id, total),
+                     caller.user_id, total, currency),
                 )
             ).fetchone()  # fmt: skip
             await _count_dispensed(conn, lines, items)
@@ -1037,6 +1066,7 @@ async def dispense(request: Request) -> Response:
         caller,
         pharmacy_name=pharmacy_name,
         total=total,
+        currency=currency,
         created_at=stamp[0] if stamp else now,
         lines=lines,
     )
@@ -1051,12 +1081,14 @@ async def dispense(request: Request) -> Response:
 HISTORY_READERS = frozenset({"pharmacist", "admin"})
 TOTALS_SQL = (
     "SELECT count(*), count(*) FILTER (WHERE outcome = 'dispensed'),"
-    " count(*) FILTER (WHERE outcome = 'rejected'), coalesce(sum(total_amount), 0)"
+    " count(*) FILTER (WHERE outcome = 'rejected'),"
+    " coalesce(sum(total_amount) FILTER (WHERE coalesce(currency, %s) = %s), 0)"
     " FROM dispensations WHERE {condition}"
 )
 HISTORY_SQL = (
     "SELECT d.id, d.prescription_id, p.number, p.patient_name, p.prescriber_name,"
-    " p.organization_name, d.outcome, d.reason, d.pharmacist_id, d.total_amount, d.created_at"
+    " p.organization_name, d.outcome, d.reason, d.pharmacist_id, d.total_amount, d.created_at,"
+    " d.currency, p.patient_id"
     " FROM dispensations d JOIN prescriptions p ON p.id = d.prescription_id"
     " WHERE {condition} ORDER BY d.created_at DESC, d.id DESC LIMIT %s OFFSET %s"
 )
@@ -1105,11 +1137,14 @@ async def history(request: Request) -> Response:
     prescriptions' names and numbers, then the page's lines."""
     try:
         page, limit = _paging(request)
+        currency = _currency(request.query_params.get("currency"), "currency") or CURRENCY
         async with pool_of(request).connection() as conn, conn.transaction():
             caller = await _caller(conn, request, HISTORY_READERS)
             condition, params = _history_filters(request, caller.organization_id, "")
             totals = await (
-                await conn.execute(TOTALS_SQL.format(condition=condition), params)
+                await conn.execute(
+                    TOTALS_SQL.format(condition=condition), [CURRENCY, currency, *params]
+                )
             ).fetchone()
             total = int(totals[0]) if totals else 0
             rows: list[Any] = []
@@ -1127,6 +1162,25 @@ async def history(request: Request) -> Response:
                 ).fetchall()
                 for line in found:
                     lines.setdefault(line[0], []).append(_line_view(line[1:]))
+            # Every read audited, naming the charts on the page (history.pharmacy_history).
+            await _audit(
+                conn,
+                request,
+                caller,
+                action="prescription.pharmacy_history",
+                prescription_id=None,
+                metadata={
+                    "count": len(rows),
+                    "patient_ids": sorted({str(row[12]) for row in rows}),
+                    "filters": {
+                        "status": request.query_params.get("status"),
+                        "currency": currency,
+                        "since": request.query_params.get("from"),
+                        "until": request.query_params.get("to"),
+                    },
+                    "page": page,
+                },
+            )
     except Rejected as rejected:
         return rejected.response
     entries = [
@@ -1141,6 +1195,7 @@ async def history(request: Request) -> Response:
             "reason": row[7],
             "pharmacist_id": row[8],
             "total_amount": _money(row[9]),
+            "currency": row[11],
             "created_at": row[10],
             "items": lines.get(row[0], []),
         }
@@ -1158,7 +1213,8 @@ async def history(request: Request) -> Response:
             "count": total,
             "dispensed": int(totals[1]) if totals else 0,
             "rejected": int(totals[2]) if totals else 0,
-            "amount": _money(totals[3]) if totals else "0",
+            "amount": _money(totals[3]) if totals else 0.0,
+            "currency": currency,
         },
     }
     return json_response({"success": True, "data": data})

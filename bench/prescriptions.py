@@ -28,7 +28,8 @@ reference number is random (`medhub.prescriptions.reference.new_reference`) and 
 blind index is `issuing.reference_index`'s (`Keyring.blind_index(normalised,
 "prescriptions.reference")`). Numbers are RX-<issue day>-<counter>: the scan
 prescriptions 1-5,000, the history 5,001-10,000, the contended 10,001-10,008, and
-`prescription_number_seq` continues after them.
+each day's counter (`prescription_number_days`) continues after the highest seeded
+on that day.
 """
 
 from __future__ import annotations
@@ -343,12 +344,22 @@ def _insert(
             with cursor.copy(_copy_sql(table, columns)) as copy:
                 for row in rows:
                     copy.write_row(_values(row, columns))
-        cursor.execute("SELECT setval('prescription_number_seq', %s)", (SEEDED,))
+        # Each day's counter continues after the numbers seeded on it (migration 0022).
+        cursor.execute(NUMBER_DAYS_SQL)
     # Statistics now, so neither the planner nor the first measured round works blind.
     conn.execute(
         "VACUUM (ANALYZE) prescriptions, prescription_items, prescription_pharmacy_access,"
         " dispensations, dispensation_items, organizations, users"
     )
+
+
+NUMBER_DAYS_SQL = (
+    "INSERT INTO prescription_number_days (day, last)"
+    " SELECT to_date(split_part(number, '-', 2), 'YYYYMMDD'),"
+    " max(split_part(number, '-', 3)::int) FROM prescriptions GROUP BY 1"
+    " ON CONFLICT (day) DO UPDATE SET last = greatest(prescription_number_days.last,"
+    " excluded.last)"
+)
 
 
 def _insert_pharmacies(cursor: psycopg.Cursor[Any], registered: str) -> Pharmacies:
@@ -711,7 +722,8 @@ PRESCRIPTION_SCENARIOS: dict[str, Scenario] = {
         description=(
             "A pharmacist reads page 1 of their pharmacy's history (5,000 dispensations and "
             "rejections over 90 days): totals over all of them (count, dispensed, rejected, "
-            "amount), the 20 newest with their prescriptions, then their lines"
+            "amount in the default currency), the 20 newest with their prescriptions, then "
+            "their lines, and the read's audit row"
         ),
         setup=setup_pharmacy_history,
     ),
@@ -722,10 +734,10 @@ PRESCRIPTION_SCENARIOS: dict[str, Scenario] = {
         expect_status=201,
         description=(
             "An approved doctor writes a one-item prescription (1,000 charts in turn): the "
-            "chart, nextval, an Ed25519-signed QR token, a reference number and its blind "
-            "index, the prescription and its item (4 columns encrypted), the audit row and "
-            "the prescription.created event with its job, then the whole prescription read "
-            "back (items, dispensations)"
+            "day's number (its own autocommit statement), the chart, an Ed25519-signed QR "
+            "token, a reference number and its blind index, the prescription and its item "
+            "(4 columns encrypted), the audit row and the prescription.created event with "
+            "its job, then the whole prescription read back (items, dispensations)"
         ),
         setup=setup_rx_create,
     ),

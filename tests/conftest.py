@@ -711,14 +711,19 @@ async def _app_for(settings: Settings) -> FastAPI:
     app would show: request metrics and in-process rate-limit counters. Its lifespan
     (the database engine, the LISTEN connection) starts and stops with every test.
     """
-    for application in _built_apps:
+    for application in list(_built_apps):
         if application.state.settings == settings:
             _built_apps.remove(application)
+            if len(application.router.routes) != application.state.routes_when_built:
+                # A test added routes to it (probes of kit tests): another test would see
+                # them (the access matrix counts every route). Build a clean one.
+                continue
             application.state.metrics.reset()
             await application.state.rate_limiter.reset()
             break
     else:
         application = create_app(settings, configure_logs=False)
+        application.state.routes_when_built = len(application.router.routes)
     _built_apps.insert(0, application)
     del _built_apps[KEPT_APPS:]
     return application

@@ -177,6 +177,8 @@ class Settings(BaseSettings):
     RATE_LIMIT_PHARMACY_SCAN: str = "20/minute"
     RATE_LIMIT_PHARMACY_OPERATIONS: str = "15/minute"
     RATE_LIMIT_REFERENCE_MISSES: str = "10/hour"
+    # Per user (MedConnect: "Event Management: 30 per minute per user"): every /events route.
+    RATE_LIMIT_EVENTS: str = "30/minute"
     # Per IP: anonymous QR verification (/rx/verify, /rx/<token>), outside /api/v1's limits.
     RATE_LIMIT_RX_VERIFY: str = "60/minute"
     RATE_LIMIT_ROLES: dict[str, str] = Field(

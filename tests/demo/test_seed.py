@@ -4,7 +4,9 @@ seeding again creates nothing. The clinical demo runs with only its own charts
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -31,9 +33,20 @@ from medhub.demo.data import (
     account_email,
     charts_of,
 )
+from medhub.demo.pharmacy import (
+    BATCHES,
+    NEAR_EXPIRY_DAYS,
+    PHARMACISTS,
+    PHARMACY_ADMIN,
+    PHARMACY_NAME,
+    PHARMACY_SLUG,
+    PRESCRIPTIONS,
+    REORDER_POINTS,
+)
 from medhub.demo.service import CATALOG, seed_demo
 from medhub.kit.db import Database
 from medhub.models.appointments import AppointmentStatus
+from medhub.models.prescriptions import PrescriptionStatus
 
 AdminSql = Callable[..., list[tuple[Any, ...]]]
 
@@ -59,6 +72,14 @@ TABLES = (
     "appointments",
     "consultations",
     "medical_records",
+    "pharmacy_stock",
+    "pharmacy_batches",
+    "pharmacy_stock_movements",
+    "prescriptions",
+    "prescription_items",
+    "prescription_pharmacy_access",
+    "dispensations",
+    "dispensation_items",
 )
 MEDPHARM_EMAILS = {u.email for u in USERS}
 
@@ -79,6 +100,86 @@ async def login(client: httpx.AsyncClient, email: str) -> dict[str, str]:
     )
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['data']['access_token']}"}
+
+
+def prescription_statuses(admin_sql: AdminSql) -> dict[str, int]:
+    return dict(admin_sql("SELECT status, count(*) FROM prescriptions GROUP BY status"))
+
+
+async def check_the_pharmacy_demo(
+    report: SeedReport, client: httpx.AsyncClient, admin_sql: AdminSql
+) -> None:
+    """The pharmacy with its staff, who log in with the printed credentials and find its
+    stock (batches, some near expiry, one product low); a prescription in every status."""
+    created = {name: tally.created for name, tally in report.tallies.items()}
+    assert created["pharmacies"] == 1
+    assert created["stock batches"] == len(BATCHES)
+    assert created["prescriptions"] == len(PRESCRIPTIONS)
+    at_the_counter = {
+        PrescriptionStatus.partially_dispensed,
+        PrescriptionStatus.dispensed,
+        PrescriptionStatus.rejected,
+    }
+    assert created["dispensations"] == sum(p.status in at_the_counter for p in PRESCRIPTIONS)
+
+    # A pharmacy organization with its admin and two pharmacists, verified.
+    staff = admin_sql(
+        "SELECT o.kind, o.status, u.email, u.role, u.is_verified FROM organizations o"
+        " JOIN users u ON u.organization_id = o.id WHERE o.slug = %s",
+        [PHARMACY_SLUG],
+    )
+    expected = {(PHARMACY_ADMIN[0], "admin"), *((email, "pharmacist") for email, _ in PHARMACISTS)}
+    assert sorted(staff) == sorted(
+        ("pharmacy", "active", email, role, True) for email, role in expected
+    )
+    # Printed with where they work, and each logs in with what was printed.
+    printed = [c for c in report.credentials if c.where == PHARMACY_NAME]
+    assert {(c.email, c.password, c.role) for c in printed} == {
+        (email, DEMO_PASSWORD, role) for email, role in expected
+    }
+    for credential in printed:
+        response = await client.post(
+            "/api/v1/auth/login",
+            json={"email": credential.email, "password": credential.password},
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["data"]["user"]["role"] == credential.role
+
+    # A pharmacist finds the stock: every batch, some within the demo's near-expiry
+    # window (and none expired yet), and the product seeded below its reorder point.
+    headers = await login(client, PHARMACISTS[0][0])
+
+    async def inventory(**params: Any) -> list[dict[str, Any]]:
+        response = await client.get(
+            "/api/v1/pharmacy/inventory", params={"limit": 50, **params}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()["data"]["inventory"]
+        return items
+
+    everything = await inventory()
+    held = [batch for item in everything for batch in item["batches"]]
+    assert sorted(b["batch_number"] for b in held) == sorted(b.batch_number for b in BATCHES)
+    assert not any(b["expired"] for b in held)
+    horizon = (datetime.now(UTC).date() + timedelta(days=NEAR_EXPIRY_DAYS)).isoformat()
+    near = await inventory(expiring_within_days=NEAR_EXPIRY_DAYS)
+    soon = [b for item in near for b in item["batches"] if b["expiry_date"] <= horizon]
+    assert soon, "no batch near expiry"
+    assert {b["batch_number"] for b in soon} == {
+        b.batch_number for b in BATCHES if b.expires_in_days <= NEAR_EXPIRY_DAYS
+    }
+    assert len(near) < len(everything)
+    low = {item["product_name"] for item in await inventory(low_stock="true")}
+    received = Counter[str]()
+    for batch in BATCHES:
+        received[batch.product] += batch.quantity
+    below = {name for name, point in REORDER_POINTS.items() if received[name] <= point}
+    assert low == below == {"Amlodipine 5mg"}
+
+    # A prescription in every status of the enum, as many as the demo lists.
+    statuses = prescription_statuses(admin_sql)
+    assert set(statuses) == {status.value for status in PrescriptionStatus}
+    assert statuses == dict(Counter(p.status.value for p in PRESCRIPTIONS))
 
 
 async def test_seed_creates_the_whole_demo_and_every_account_logs_in(
@@ -198,7 +299,7 @@ async def test_seed_creates_the_whole_demo_and_every_account_logs_in(
     assert queued.get("order_confirmation") == sum(1 for o in ORDERS if o.buyer == "customer")
 
 
-async def test_the_clinical_demo_has_every_status_and_its_people_use_it(
+async def test_the_clinical_and_pharmacy_demo_have_every_status_and_their_people_use_them(
     app: FastAPI,
     database: Database,
     settings: Settings,
@@ -325,14 +426,20 @@ async def test_the_clinical_demo_has_every_status_and_its_people_use_it(
         if credential.email not in MEDPHARM_EMAILS:
             await login(client, credential.email)
 
+    await check_the_pharmacy_demo(report, client, admin_sql)
+
 
 async def test_seeding_again_creates_nothing(
     app: FastAPI, database: Database, settings: Settings, admin_sql: AdminSql
 ) -> None:
     first = await seed(app, database, settings)
     before = row_counts(admin_sql)
+    statuses = prescription_statuses(admin_sql)
     second = await seed(app, database, settings)
     assert row_counts(admin_sql) == before
+    # Neither the pharmacy's staff, stock and prescriptions nor their statuses change.
+    assert all(before[table] > 0 for table in ("pharmacy_batches", "prescriptions")), before
+    assert prescription_statuses(admin_sql) == statuses
     assert second.credentials == first.credentials
     for name, tally in second.tallies.items():
         assert (tally.created, tally.existing) == (0, first.tallies[name].created), name

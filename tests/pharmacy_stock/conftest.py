@@ -22,6 +22,7 @@ from tests.factories import Account, Factory
 AdminSql = Callable[..., list[tuple[Any, ...]]]
 
 INVENTORY = "/api/v1/pharmacy/inventory"
+REORDER = f"{INVENTORY}/reorder"
 
 
 def today() -> date:
@@ -132,6 +133,38 @@ async def take(
             dispensation_id=dispensation_id or uuid.uuid4(),
             on=on or today(),
         )
+
+
+async def reorder(
+    client: httpx.AsyncClient,
+    pharmacy: Pharmacy,
+    address_id: str,
+    items: list[tuple[str, int]],
+    key: str | None = None,
+) -> httpx.Response:
+    return await client.post(
+        REORDER,
+        json={
+            "items": [{"product_id": pid, "quantity": qty} for pid, qty in items],
+            "shipping_address_id": address_id,
+        },
+        headers={**pharmacy.pharmacist.headers, **({"Idempotency-Key": key} if key else {})},
+    )
+
+
+async def deliver(
+    client: httpx.AsyncClient, supplier: commerce.Supplier, order_id: str
+) -> httpx.Response:
+    url = f"/api/v1/orders/{order_id}/status"
+    staff = supplier.sales.headers
+    for step in (
+        {"status": "confirmed"},
+        {"status": "processing"},
+        {"status": "shipped", "tracking_number": "JD0146000038", "carrier": "DHL"},
+    ):
+        response = await client.put(url, json=step, headers=staff)
+        assert response.status_code == 200, response.text
+    return await client.put(url, json={"status": "delivered"}, headers=staff)
 
 
 def on_hand(admin_sql: AdminSql, pharmacy: Pharmacy, product_id: str) -> int:

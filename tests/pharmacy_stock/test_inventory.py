@@ -363,6 +363,7 @@ def _calls(product_id: str) -> list[tuple[str, str, dict[str, Any] | None]]:
             {"product_id": product_id, "batch_number": "X", "quantity": 1, "reason": "r"},
         ),
         ("PUT", f"{INVENTORY}/{product_id}", {"reorder_point": 1}),
+        ("PUT", f"{INVENTORY}/batches/{uuid.uuid4()}", {"expiry_date": in_days(30)}),
         ("GET", f"{INVENTORY}/{product_id}", None),
         ("GET", f"{INVENTORY}/{product_id}/movements", None),
         (

@@ -22,46 +22,15 @@ from tests.assertions import assert_error
 from tests.factories import Factory
 from tests.pharmacy_stock.conftest import (
     INVENTORY,
+    REORDER,
     AdminSql,
     Pharmacy,
     batches,
+    deliver,
     on_hand,
     receive,
+    reorder,
 )
-
-REORDER = f"{INVENTORY}/reorder"
-
-
-async def _reorder(
-    client: httpx.AsyncClient,
-    pharmacy: Pharmacy,
-    address_id: str,
-    items: list[tuple[str, int]],
-    key: str | None = None,
-) -> httpx.Response:
-    return await client.post(
-        REORDER,
-        json={
-            "items": [{"product_id": pid, "quantity": qty} for pid, qty in items],
-            "shipping_address_id": address_id,
-        },
-        headers={**pharmacy.pharmacist.headers, **({"Idempotency-Key": key} if key else {})},
-    )
-
-
-async def _deliver(
-    client: httpx.AsyncClient, supplier: commerce.Supplier, order_id: str
-) -> httpx.Response:
-    url = f"/api/v1/orders/{order_id}/status"
-    staff = supplier.sales.headers
-    for step in (
-        {"status": "confirmed"},
-        {"status": "processing"},
-        {"status": "shipped", "tracking_number": "JD0146000038", "carrier": "DHL"},
-    ):
-        response = await client.put(url, json=step, headers=staff)
-        assert response.status_code == 200, response.text
-    return await client.put(url, json={"status": "delivered"}, headers=staff)
 
 
 async def test_a_delivered_reorder_arrives_in_stock_exactly_once(
@@ -77,7 +46,7 @@ async def test_a_delivered_reorder_arrives_in_stock_exactly_once(
     already = await receive(client, pharmacy.pharmacist, amoxil["id"], "SHELF", 5)
     assert already.status_code == 201
 
-    placed = await _reorder(client, pharmacy, address_id, [(amoxil["id"], 30), (cardio["id"], 12)])
+    placed = await reorder(client, pharmacy, address_id, [(amoxil["id"], 30), (cardio["id"], 12)])
 
     assert placed.status_code == 201, placed.text
     data = placed.json()["data"]
@@ -95,7 +64,7 @@ async def test_a_delivered_reorder_arrives_in_stock_exactly_once(
     assert (reorder_org, received_at) == (pharmacy.id, None)
     assert on_hand(admin_sql, pharmacy, cardio["id"]) == 0, "nothing arrives before delivery"
 
-    delivered = await _deliver(client, supplier, data["order_id"])
+    delivered = await deliver(client, supplier, data["order_id"])
     again = await client.put(
         f"/api/v1/orders/{data['order_id']}/status",
         json={"status": "delivered"},
@@ -156,9 +125,9 @@ async def test_the_supplier_sees_no_pharmacy_stock_while_delivering(
     # its activity-log row and the buyer's notification are written in it.
     item = await commerce.product(client, supplier.admin)
     address_id = await commerce.address(client, pharmacy.pharmacist)
-    placed = (await _reorder(client, pharmacy, address_id, [(item["id"], 3)])).json()["data"]
+    placed = (await reorder(client, pharmacy, address_id, [(item["id"], 3)])).json()["data"]
 
-    delivered = await _deliver(client, supplier, placed["order_id"])
+    delivered = await deliver(client, supplier, placed["order_id"])
     staff_view = await client.get(INVENTORY, headers=supplier.admin.headers)
 
     assert delivered.status_code == 200, delivered.text
@@ -179,7 +148,7 @@ async def test_an_ordinary_order_delivered_stocks_no_pharmacy(
     buyer = await commerce.buyer(factory)
     order = (await commerce.place(client, buyer, [(item["id"], 2)])).json()["data"]
 
-    delivered = await _deliver(client, supplier, order["id"])
+    delivered = await deliver(client, supplier, order["id"])
 
     assert delivered.status_code == 200, delivered.text
     assert admin_sql("SELECT count(*) FROM pharmacy_batches") == [(0,)]
@@ -194,9 +163,9 @@ async def test_the_idempotency_key_replays_the_first_answer(
     item = await commerce.product(client, supplier.admin)
     address_id = await commerce.address(client, pharmacy.pharmacist)
 
-    first = await _reorder(client, pharmacy, address_id, [(item["id"], 3)], key="restock-1")
-    replay = await _reorder(client, pharmacy, address_id, [(item["id"], 3)], key="restock-1")
-    other_body = await _reorder(client, pharmacy, address_id, [(item["id"], 4)], key="restock-1")
+    first = await reorder(client, pharmacy, address_id, [(item["id"], 3)], key="restock-1")
+    replay = await reorder(client, pharmacy, address_id, [(item["id"], 3)], key="restock-1")
+    other_body = await reorder(client, pharmacy, address_id, [(item["id"], 4)], key="restock-1")
 
     assert first.status_code == 201, first.text
     assert replay.status_code == 201
@@ -220,12 +189,12 @@ async def test_bad_reorders_are_refused_and_leave_nothing(
     address_id = await commerce.address(client, pharmacy.pharmacist)
     strangers_address = await commerce.address(client, pharmacy.admin)
 
-    mixed = await _reorder(client, pharmacy, address_id, [(item["id"], 1), (foreign["id"], 1)])
-    not_mine = await _reorder(client, pharmacy, strangers_address, [(item["id"], 1)])
-    unknown = await _reorder(client, pharmacy, address_id, [(str(uuid.uuid4()), 1)])
-    zero = await _reorder(client, pharmacy, address_id, [(item["id"], 0)])
-    empty = await _reorder(client, pharmacy, address_id, [])
-    too_many = await _reorder(client, pharmacy, address_id, [(item["id"], 6)])
+    mixed = await reorder(client, pharmacy, address_id, [(item["id"], 1), (foreign["id"], 1)])
+    not_mine = await reorder(client, pharmacy, strangers_address, [(item["id"], 1)])
+    unknown = await reorder(client, pharmacy, address_id, [(str(uuid.uuid4()), 1)])
+    zero = await reorder(client, pharmacy, address_id, [(item["id"], 0)])
+    empty = await reorder(client, pharmacy, address_id, [])
+    too_many = await reorder(client, pharmacy, address_id, [(item["id"], 6)])
 
     assert_error(mixed, 400, "VALIDATION_ERROR", "items")
     assert_error(not_mine, 400, "VALIDATION_ERROR", "shipping_address_id")
@@ -264,7 +233,7 @@ async def test_the_delivering_staffs_context_is_restored_after_the_stock_step(
 ) -> None:
     item = await commerce.product(client, supplier.admin)
     address_id = await commerce.address(client, pharmacy.pharmacist)
-    placed = (await _reorder(client, pharmacy, address_id, [(item["id"], 4)])).json()["data"]
+    placed = (await reorder(client, pharmacy, address_id, [(item["id"], 4)])).json()["data"]
     url = f"/api/v1/orders/{placed['order_id']}/status"
     for step in (
         {"status": "confirmed"},

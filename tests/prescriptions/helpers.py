@@ -246,7 +246,9 @@ def audit_actions(admin_sql: AdminSql, entity_id: str | None = None) -> list[str
 
 QR_CODES = f"{API}/qr-codes"
 NOTIFICATIONS = f"{API}/notifications"
-NUMBER = re.compile(r"RX-(\d{8})-(\d{4})")
+# The UTC day of issue and that day's counter: four digits at least, five past the
+# 9,999th prescription of a day.
+NUMBER = re.compile(r"RX-(\d{8})-(\d{4,})")
 # Crockford base32 (no I, L, O, U), three groups of four.
 REFERENCE = re.compile(r"[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}")
 PNG_DATA_URL = "data:image/png;base64,"

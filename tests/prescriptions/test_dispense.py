@@ -76,15 +76,19 @@ async def test_dispensed_in_parts_until_nothing_remains(
     assert act["outcome"] == "dispensed"
     assert act["organization_id"] == str(pharmacy.id)
     assert act["pharmacy_name"] == "Harbour Pharmacy"
-    assert act["total_amount"] == "14.00"
-    assert [entry["unit_price"] for entry in act["items"]] == ["0.50", "1.50"]
+    # Money as everywhere (DESIGN.md): a JSON number with cents, and its currency (the
+    # platform's default when the request names none).
+    assert act["total_amount"] == 14.0
+    assert act["currency"] == "USD"
+    assert [entry["unit_price"] for entry in act["items"]] == [0.5, 1.5]
     assert [
         (entry["prescription_item_id"], entry["quantity"], entry["batch_number"])
         for entry in act["items"]
     ] == [(amoxicillin, 4, "AMX-1"), (ibuprofen, 8, "IBU-7")]
     assert act["items"][0]["expiry_date"] == "2099-06-30"
     assert rest["prescription"]["status"] == "dispensed"
-    assert rest["dispensation"]["total_amount"] == "0.00"
+    assert rest["dispensation"]["total_amount"] == 0
+    assert rest["dispensation"]["currency"] == "USD"
     assert [entry["remaining_quantity"] for entry in rest["prescription"]["items"]] == [0, 0]
     assert len(rest["prescription"]["dispensations"]) == 2
     [(status, dispensed_at)] = admin_sql(
@@ -161,6 +165,12 @@ async def test_lines_that_do_not_match_the_prescription_are_400_with_details(
             {"items": [{"item_id": str(uuid.uuid4()), "quantity": 1, "unit_price": "0.001"}]},
             "items.0.unit_price",
         ),
+        (
+            {"items": [{"item_id": str(uuid.uuid4()), "quantity": 1, "unit_price": "1e9"}]},
+            "items.0.unit_price",
+        ),
+        ({"items": [{"item_id": str(uuid.uuid4()), "quantity": 1}], "currency": "eur"}, "currency"),
+        ({"items": [{"item_id": str(uuid.uuid4()), "quantity": 1}], "currency": "EU"}, "currency"),
         (
             {"items": [{"item_id": str(uuid.uuid4()), "quantity": 1, "expiry_date": "soon"}]},
             "items.0.expiry_date",

@@ -97,7 +97,7 @@ async def test_without_a_batch_the_first_to_expire_goes_first(
         in_days(60).isoformat(),
     ]
     assert {entry["product_id"] for entry in first["dispensation"]["items"]} == {product["id"]}
-    assert first["dispensation"]["total_amount"] == "12.00"
+    assert first["dispensation"]["total_amount"] == 12.0
     assert first["warnings"] == []
     assert _taken(named) == [("LATE", 3)]
     assert named["prescription"]["items"][0]["remaining_quantity"] == 3

@@ -61,7 +61,7 @@ async def test_written_seen_scanned_validated_dispensed_in_two_parts(
     )
     assert half["prescription"]["status"] == "partially_dispensed"
     assert half["prescription"]["items"][0]["remaining_quantity"] == 10
-    assert half["dispensation"]["total_amount"] == "5.00"
+    assert half["dispensation"]["total_amount"] == 5.0
 
     rest = data(
         await client.post(

@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib.util
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from medhub.config import Settings
+from medhub.kit.db import Database
+from medhub.prescriptions import issuing
+from medhub.prescriptions.reference import format_reference, new_reference, normalise_reference
+from medhub.prescriptions.repository import take_number
 from tests import commerce
 from tests.assertions import assert_error
 from tests.auth.helpers import MakeSettings, limited
@@ -36,6 +42,8 @@ from tests.prescriptions.helpers import (
     REFERENCE,
     instant,
     item,
+    lookup,
+    make_pharmacy,
     prescribe,
     prescription_body,
 )
@@ -148,6 +156,35 @@ async def test_a_doctor_writes_a_prescription(client: httpx.AsyncClient, clinic:
     assert second["instructions"] is None
 
 
+async def test_a_frequency_may_be_the_seeds_plain_words(
+    client: httpx.AsyncClient, clinic: Clinic, admin_sql: AdminSql
+) -> None:
+    words = {"times_per_day": None, "every_hours": None, "text": "Twice daily"}
+    body = prescription_body(
+        clinic,
+        items=[
+            item(frequency="Twice daily"),
+            seed_spelling(medicine_name="Paracetamol", dosage="500mg", frequency=" Once daily "),
+        ],
+    )
+    response = await post(client, clinic, body, **{"Idempotency-Key": "words"})
+    assert response.status_code == 201, response.text
+    first, second = response.json()["data"]["items"]
+    assert first["frequency"] == words
+    assert second["frequency"] == {**words, "text": "Once daily"}
+    assert admin_sql(
+        "SELECT times_per_day, every_hours, frequency_text FROM prescription_items WHERE id = %s",
+        [first["id"]],
+    ) == [(None, None, "Twice daily")]
+    # The same request as its object form: the same words, so the same prescription.
+    body["items"][0]["frequency"] = {"text": "Twice daily"}
+    body["items"][1]["frequency"] = {"text": "Once daily"}
+    again = await post(client, clinic, body, **{"Idempotency-Key": "words"})
+    assert again.status_code == 201, again.text
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert prescription_count(admin_sql) == 1
+
+
 async def test_valid_days_sets_the_expiry(client: httpx.AsyncClient, clinic: Clinic) -> None:
     written = await prescribe(client, clinic, valid_days=5)
     assert instant(written["expires_at"]) - instant(written["issued_at"]) == timedelta(days=5)
@@ -238,6 +275,10 @@ async def test_clinical_content_and_credentials_are_encrypted_at_rest(
             "items.0.frequency",
         ),
         ({"items": [item(frequency={})]}, "items.0.frequency"),
+        ({"items": [item(frequency="")]}, "items.0.frequency.text"),
+        ({"items": [item(frequency="   ")]}, "items.0.frequency.text"),
+        ({"items": [item(frequency="x" * 201)]}, "items.0.frequency.text"),
+        ({"items": [item(frequency=2)]}, "items.0.frequency"),
         # Both spellings of the strength at once: which one was meant?
         ({"items": [item(dosage="250 mg")]}, "items.0.dosage"),
         ({"items": [item(frequency={"times_per_day": 0})]}, "items.0.frequency.times_per_day"),
@@ -313,6 +354,21 @@ async def test_only_approved_doctors_write_prescriptions(
     response = await client.post(DOCTOR_PRESCRIPTIONS, json=body, headers=waiting.headers)
     assert_error(response, 403, "AUTHORIZATION_ERROR")
     assert prescription_count(admin_sql) == 0
+
+
+async def test_an_approved_doctor_with_an_unverified_email_may_not_prescribe(
+    client: httpx.AsyncClient, factory: Factory, clinic: Clinic, admin_sql: AdminSql
+) -> None:
+    unverified = await factory.user(
+        "doctor", organization_id=clinic.id, approved=True, verified=False
+    )
+    body = prescription_body(clinic)
+    response = await client.post(DOCTOR_PRESCRIPTIONS, json=body, headers=unverified.headers)
+    error = assert_error(response, 403, "AUTHORIZATION_ERROR")
+    assert "Verify your email address" in error["message"]
+    assert prescription_count(admin_sql) == 0
+    assert audit_count(admin_sql, "prescription.created") == 0
+    assert admin_sql("SELECT count(*) FROM prescription_number_days") == [(0,)]
 
 
 # Idempotency-Key
@@ -396,6 +452,186 @@ async def test_concurrent_prescriptions_get_distinct_numbers(
     assert len({row["qr_token"] for row in written}) == CONCURRENT
     stored = admin_sql("SELECT count(DISTINCT number), count(*) FROM prescriptions")
     assert stored == [(CONCURRENT, CONCURRENT)]
+
+
+# Numbers: RX-<UTC day of issue>-<that day's counter>
+
+
+def _number_parts(written: dict[str, Any]) -> tuple[date, str]:
+    match = NUMBER.fullmatch(written["prescription_number"])
+    assert match is not None, written["prescription_number"]
+    return datetime.strptime(match.group(1), "%Y%m%d").date(), match.group(2)  # noqa: DTZ007
+
+
+async def test_numbers_restart_at_0001_on_a_new_day(
+    client: httpx.AsyncClient, clinic: Clinic, admin_sql: AdminSql
+) -> None:
+    # Earlier days' counters, one of them past 9,999: nothing of theirs carries over.
+    today = datetime.now(UTC).date()
+    yesterday, before = today - timedelta(days=1), today - timedelta(days=2)
+    admin_sql(
+        "INSERT INTO prescription_number_days (day, last) VALUES (%s, 10500), (%s, 42)",
+        [yesterday, before],
+    )
+
+    first = await prescribe(client, clinic)
+    second = await prescribe(client, clinic)
+
+    day, counter = _number_parts(first)
+    # The UTC day of issue, as the number's date (not the server's or a clinic's zone).
+    assert day == instant(first["issued_at"]).astimezone(UTC).date() >= today
+    assert counter == "0001"
+    assert _number_parts(second) == (day, "0002")
+    assert admin_sql("SELECT day, last FROM prescription_number_days ORDER BY day") == [
+        (before, 42),
+        (yesterday, 10500),
+        (day, 2),
+    ]
+
+
+async def test_a_days_counter_grows_past_9999_into_five_digits(
+    client: httpx.AsyncClient, clinic: Clinic, admin_sql: AdminSql
+) -> None:
+    today = datetime.now(UTC).date()
+    # Today and tomorrow: midnight may pass before the prescription is written.
+    admin_sql(
+        "INSERT INTO prescription_number_days (day, last) VALUES (%s, 9999), (%s, 9999)",
+        [today, today + timedelta(days=1)],
+    )
+    written = await prescribe(client, clinic)
+    day, counter = _number_parts(written)
+    assert counter == "10000"
+    assert written["prescription_number"] == f"RX-{day:%Y%m%d}-10000"
+
+
+async def test_a_days_counter_is_its_own_and_unique_under_concurrency(
+    database: Database,
+) -> None:
+    """The counter by an explicit day (the repository's parameter), not the clock; each
+    number taken in a statement of its own, outside any transaction."""
+    first, second = date(2031, 1, 1), date(2031, 1, 2)
+    assert [await take_number(database, first) for _ in range(3)] == [1, 2, 3]
+    assert await take_number(database, second) == 1
+    raced = await asyncio.gather(
+        *(take_number(database, date(2031, 1, 3)) for _ in range(CONCURRENT))
+    )
+    assert sorted(raced) == list(range(1, CONCURRENT + 1))
+    assert await take_number(database, first) == 4
+
+
+async def test_a_request_refused_after_taking_its_number_leaves_a_gap_not_a_duplicate(
+    client: httpx.AsyncClient, clinic: Clinic, admin_sql: AdminSql
+) -> None:
+    first = await prescribe(client, clinic)
+    # No such chart: refused (404) after the number was taken, as a sequence's would be.
+    unknown = prescription_body(clinic, patient_id=str(uuid.uuid4()))
+    assert_error(await post(client, clinic, unknown), 404, "NOT_FOUND")
+    after = await prescribe(client, clinic)
+    assert [_number_parts(first)[1], _number_parts(after)[1]] == ["0001", "0003"]
+    assert prescription_count(admin_sql) == 2
+
+
+def _migration_0022() -> Any:
+    path = next((Path(__file__).parents[2] / "src/medhub/migrations/versions").glob("0022_*.py"))
+    spec = importlib.util.spec_from_file_location("migration_0022", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_the_migration_starts_each_day_after_the_numbers_it_already_has(
+    client: httpx.AsyncClient, clinic: Clinic, admin_sql: AdminSql
+) -> None:
+    """Numbers given by the old platform-wide sequence (any counter on any day) are never
+    given again: migration 0022 starts each day's counter at its highest."""
+    kept = await prescribe(client, clinic)
+    moved = await prescribe(client, clinic)
+    day, _ = _number_parts(kept)
+    admin_sql("UPDATE prescriptions SET number = 'RX-20261130-12345' WHERE id = %s", [moved["id"]])
+    admin_sql(
+        "UPDATE prescriptions SET number = %s WHERE id = %s", [f"RX-{day:%Y%m%d}-0517", kept["id"]]
+    )
+    admin_sql("DELETE FROM prescription_number_days")
+
+    admin_sql(_migration_0022().BACKFILL_SQL)
+
+    assert admin_sql("SELECT day, last FROM prescription_number_days ORDER BY day") == [
+        (date(2026, 11, 30), 12345),
+        (day, 517),
+    ]
+    after = await prescribe(client, clinic)
+    assert _number_parts(after) == (day, "0518")
+
+
+# Reference numbers: unique by the database, a collision retried with another
+
+
+def _colliding_once(monkeypatch: pytest.MonkeyPatch, taken: str) -> list[str]:
+    """issuing's generator hands out `taken` (an existing reference) first, then real
+    ones; what it handed out, in order."""
+    handed: list[str] = []
+
+    def generator() -> str:
+        reference = taken if not handed else new_reference()
+        handed.append(reference)
+        return reference
+
+    monkeypatch.setattr(issuing, "new_reference", generator)
+    return handed
+
+
+async def test_a_reference_number_collision_is_retried_with_another(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    clinic: Clinic,
+    admin_sql: AdminSql,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = await prescribe(client, clinic)
+    taken = normalise_reference(first["reference_number"])
+    handed = _colliding_once(monkeypatch, taken)
+
+    written = await prescribe(client, clinic)
+
+    assert handed[0] == taken
+    assert len(handed) == 2
+    assert written["reference_number"] == format_reference(handed[1])
+    assert written["reference_number"] != first["reference_number"]
+    assert _number_parts(written)[1] == "0002"
+    assert prescription_count(admin_sql) == 2
+    assert admin_sql(
+        "SELECT count(*) FROM prescription_items WHERE prescription_id = %s", [written["id"]]
+    ) == [(1,)]
+    assert audit_count(admin_sql, "prescription.created") == 2
+    # Each reference finds its own prescription.
+    pharmacy = await make_pharmacy(factory, name="Check Pharmacy")
+    for prescription in (first, written):
+        found = await lookup(client, pharmacy.pharmacist, prescription["reference_number"])
+        assert found["prescription"]["id"] == prescription["id"]
+
+
+async def test_a_reference_that_keeps_colliding_is_given_up_after_three(
+    client: httpx.AsyncClient,
+    clinic: Clinic,
+    admin_sql: AdminSql,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = await prescribe(client, clinic)
+    taken = normalise_reference(first["reference_number"])
+    handed: list[str] = []
+    monkeypatch.setattr(issuing, "new_reference", lambda: handed.append(taken) or taken)
+
+    response = await post(client, clinic, prescription_body(clinic))
+
+    assert_error(response, 409, "CONFLICT")
+    assert len(handed) == issuing.REFERENCE_ATTEMPTS == 3
+    assert prescription_count(admin_sql) == 1
+    assert audit_count(admin_sql, "prescription.created") == 1
+    # Nothing of it stayed but a gap in the day's numbers (its 0002).
+    monkeypatch.undo()
+    assert _number_parts(await prescribe(client, clinic))[1] == "0003"
 
 
 # The seed's limit

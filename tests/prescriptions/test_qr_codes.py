@@ -6,11 +6,15 @@ verification URL, as a phone would."""
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 
 import httpx
+import pytest
+import segno
 from fastapi import FastAPI
 
+from medhub.prescriptions import qr
 from tests.assertions import assert_error
 from tests.auth.helpers import MakeSettings, limited
 from tests.consultations.helpers import AdminSql, Clinic, audit_count, make_chart, make_clinic
@@ -55,6 +59,30 @@ async def test_the_patient_gets_the_qr_code_in_the_seeds_shape(
     assert code["image_svg"].rstrip().endswith("</svg>")
     assert "Prescription QR code" in code["image_svg"]
     assert audit_count(admin_sql, "prescription.qr_read", written["id"]) == 1
+
+
+async def test_the_images_are_rendered_on_the_qr_pool_not_the_event_loop(
+    client: httpx.AsyncClient, app: FastAPI, clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rendered_on: list[str] = []
+    symbol = qr._symbol
+
+    def recorded(data: str) -> segno.QRCode:
+        rendered_on.append(threading.current_thread().name)
+        return symbol(data)
+
+    monkeypatch.setattr(qr, "_symbol", recorded)
+    written = await prescribe(client, clinic)
+    [email] = await mail_to(app, clinic.patient.email, "prescription")  # runs its job
+    code = data(await client.get(qr_code_url(written["id"]), headers=clinic.patient.headers))
+
+    # One symbol for the email's PNG, one for the endpoint's PNG and SVG together; both
+    # on the pool's threads.
+    assert len(rendered_on) == 2, rendered_on
+    assert all(name.startswith(qr.RENDER_THREAD_PREFIX) for name in rendered_on), rendered_on
+    assert decoded_data_url(code["image_png"]) == [written["verification_url"]]
+    [image] = parts_of(email, "image/png")
+    assert decoded_png(part_bytes(image)) == [written["verification_url"]]
 
 
 async def test_its_doctors_get_it_and_it_shows_its_use(

@@ -27,6 +27,10 @@ from tests.prescriptions.helpers import (
     second_clinic_of,
 )
 
+# What presents a prescription at a pharmacy: the reference number to type, and what
+# its QR code holds.
+QR_ACCESS = {"reference_number", "qr_token", "verification_url"}
+
 
 async def listed(
     client: httpx.AsyncClient, account: Account, path: str = DOCTOR_PRESCRIPTIONS, **params: Any
@@ -65,6 +69,9 @@ async def test_the_organizations_doctors_list_its_prescriptions_with_their_conte
     assert row["items"][0]["medicine_name"] == "Amoxicillin"
     assert row["items"][0]["remaining_quantity"] == 21
     assert row["expires_at"] == first["expires_at"]
+    # The QR code's content and the reference number are the patient's list's (and the
+    # detail's), not the organization's list's.
+    assert not QR_ACCESS & row.keys()
     assert ids(await listed(client, clinic.doctor, order="asc")) == [first["id"], second["id"]]
 
 
@@ -77,6 +84,7 @@ async def test_the_organizations_admin_lists_them_without_clinical_content(
     [row] = page["prescriptions"]
     assert row["diagnosis"] is None
     assert row["items"] is None
+    assert not QR_ACCESS & row.keys()
     assert row["item_count"] == 1
     assert row["patient_name"] == "Pat Doe"
     assert "Amoxicillin" not in str(page)
@@ -146,9 +154,42 @@ async def test_filters_and_paging(
     }
 
 
+async def test_sorted_by_creation_expiry_or_number(
+    client: httpx.AsyncClient, clinic: Clinic
+) -> None:
+    # Written in this order (so numbered so), expiring in another.
+    first = await prescribe(client, clinic, valid_days=10)
+    second = await prescribe(client, clinic, valid_days=3)
+    third = await prescribe(client, clinic, valid_days=20)
+    doctor = clinic.doctor
+    by_creation = [third["id"], second["id"], first["id"]]
+
+    assert ids(await listed(client, doctor)) == by_creation
+    assert ids(await listed(client, doctor, sort="created_at")) == by_creation
+    assert ids(await listed(client, doctor, sort="created_at", order="asc")) == by_creation[::-1]
+    assert ids(await listed(client, doctor, sort="expires_at", order="asc")) == [
+        second["id"],
+        first["id"],
+        third["id"],
+    ]
+    assert ids(await listed(client, doctor, sort="expires_at")) == [
+        third["id"],
+        first["id"],
+        second["id"],
+    ]
+    assert ids(await listed(client, doctor, sort="number", order="asc")) == by_creation[::-1]
+    assert ids(await listed(client, doctor, sort="number")) == by_creation
+    # The organization's admins sort the same list.
+    assert (
+        ids(await listed(client, clinic.admin, sort="expires_at", order="asc"))[0] == (second["id"])
+    )
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [
+        ({"sort": "diagnosis"}, "sort"),
+        ({"sort": "issued_at"}, "sort"),
         ({"status": "lost"}, "status"),
         ({"patient_id": "nope"}, "patient_id"),
         ({"doctor_id": "nope"}, "doctor_id"),
@@ -286,6 +327,13 @@ async def test_a_patient_sees_their_own_across_organizations(
     assert rows[there["id"]]["items"][0]["medicine_name"] == "Salbutamol"
     assert rows[here["id"]]["diagnosis"] == "Acute sinusitis"
     assert rows[here["id"]]["items"][0]["remaining_quantity"] == 21
+    # QR access from the list: what the detail gives to present it at a pharmacy (the
+    # image is GET /qr-codes/{id}'s).
+    for written in (here, there):
+        row = rows[written["id"]]
+        for field in QR_ACCESS:
+            assert row[field] == written[field], field
+        assert not {"image_png", "image_svg"} & row.keys()
 
     for written in (here, there):
         read = data(

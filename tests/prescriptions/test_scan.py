@@ -163,7 +163,45 @@ GARBAGE = [
 ]
 
 
-async def test_forged_altered_or_garbage_codes_are_400_and_write_nothing(
+def _refusals(admin_sql: AdminSql) -> list[tuple[Any, ...]]:
+    """The audit rows of refused scans, oldest first: (actor, organization, entity id,
+    metadata)."""
+    return admin_sql(
+        "SELECT user_id, organization_id, entity_id, metadata FROM activity_logs"
+        " WHERE action = 'prescription.scan_refused' AND entity_type = 'prescription'"
+        " ORDER BY seq"
+    )
+
+
+def _assert_refusals_audited(
+    admin_sql: AdminSql,
+    pharmacy: Pharmacy,
+    written: dict[str, Any],
+    reasons: list[str],
+    presented: list[str],
+) -> None:
+    """One row per refused scan, by the pharmacist for their pharmacy, saying why and
+    nothing of what was presented or whose it is."""
+    rows = _refusals(admin_sql)
+    assert [row[3]["reason"] for row in rows] == reasons
+    for actor, organization, entity_id, metadata in rows:
+        assert (actor, organization, entity_id) == (pharmacy.pharmacist.id, pharmacy.id, None)
+        assert set(metadata) == {"via", "reason"}, metadata
+        assert metadata["via"] == "qr"
+    text = json.dumps([row[3] for row in rows])
+    for secret in (
+        *presented,
+        written["qr_token"],
+        written["id"],
+        written["prescription_number"],
+        written["patient_id"],
+        written["patient_name"],
+        "sinusitis",
+    ):
+        assert secret not in text
+
+
+async def test_forged_altered_or_garbage_codes_are_400_audited_and_grant_nothing(
     client: httpx.AsyncClient,
     clinic: Clinic,
     pharmacy: Pharmacy,
@@ -173,9 +211,11 @@ async def test_forged_altered_or_garbage_codes_are_400_and_write_nothing(
     written = await prescribe(client, clinic)
     token = written["qr_token"]
     url_base = written["verification_url"].removesuffix(token)
-    refused = [*_tampered(token), *_forged(settings, written), *GARBAGE]
+    tampered = _tampered(token)
+    forged = _forged(settings, written)
+    refused = [*tampered, *forged, *GARBAGE]
     # The altered ones inside a verification URL too.
-    refused += [url_base + bad for bad in _tampered(token)[:2]]
+    refused += [url_base + bad for bad in tampered[:2]]
 
     for qr_data in refused:
         response = await client.post(
@@ -183,9 +223,24 @@ async def test_forged_altered_or_garbage_codes_are_400_and_write_nothing(
         )
         assert_error(response, 400, "INVALID_PRESCRIPTION_TOKEN")
 
+    # Nothing reached: no scan counted, no access granted, no scan audited...
     assert _state(admin_sql, written["id"]) == ("issued", 0)
     assert count_rows(admin_sql, "prescription_pharmacy_access", written["id"]) == 0
     assert "prescription.scanned" not in audit_actions(admin_sql)
+    # ...but every refusal is, with the check that stopped it (the client is told one
+    # message for all of them).
+    reasons = [
+        "bad_signature",  # another payload under the same signature
+        "bad_signature",  # a signature bit flipped
+        "malformed",  # alg none: no signature at all, refused before its header is read
+        "malformed",  # no signature part
+        "unknown_key",  # another key, under its own key id
+        "bad_signature",  # another key, claiming ours
+        *["malformed"] * len(GARBAGE),
+        "bad_signature",
+        "bad_signature",
+    ]
+    _assert_refusals_audited(admin_sql, pharmacy, written, reasons, [*tampered, *forged])
 
 
 async def test_an_authentic_code_of_no_stored_prescription_is_404(
@@ -210,6 +265,10 @@ async def test_an_authentic_code_of_no_stored_prescription_is_404(
 
     assert _state(admin_sql, written["id"]) == ("issued", 0)
     assert count_rows(admin_sql, "prescription_pharmacy_access", written["id"]) == 0
+    assert "prescription.scanned" not in audit_actions(admin_sql)
+    # Audited apart from the request's transaction (the 404 rolls that back).
+    reasons = ["no_matching_prescription"] * 2
+    _assert_refusals_audited(admin_sql, pharmacy, written, reasons, [unknown, reissued])
 
 
 async def test_an_authentic_expired_code_scans_as_not_valid(  # noqa: PLR0917
@@ -316,3 +375,5 @@ async def test_only_pharmacists_scan(
 
     assert _state(admin_sql, written["id"]) == ("issued", 0)
     assert count_rows(admin_sql, "prescription_pharmacy_access", written["id"]) == 0
+    # Refused for who they are, not for what they presented: no scan to audit.
+    assert _refusals(admin_sql) == []

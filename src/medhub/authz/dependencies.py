@@ -287,14 +287,20 @@ def require(*actions: Action) -> Callable[..., Awaitable[Principal]]:
     return dependency
 
 
-async def verified_principal(request: Request) -> Principal:
-    """For actions that move money or reveal medical data."""
-    principal = await current_principal(request)
+def require_verified(principal: Principal) -> Principal:
+    """The caller, if their email address is verified (API keys count as verified);
+    else 403. For checks that run after a role's own (`verified_principal` is the
+    dependency form)."""
     if not principal.is_verified:
         raise PermissionDenied(
             "Verify your email address first: this action moves money or reveals medical data"
         )
     return principal
+
+
+async def verified_principal(request: Request) -> Principal:
+    """For actions that move money or reveal medical data."""
+    return require_verified(await current_principal(request))
 
 
 async def user_principal(request: Request) -> Principal:

@@ -334,6 +334,7 @@ ROUTES: tuple[RouteAccess, ...] = (
     api("POST",   "/pharmacy/inventory/receive",                 PHARMACY,       "organization"),
     api("POST",   "/pharmacy/inventory/adjust",                  PHARMACY,       "organization"),
     api("POST",   "/pharmacy/inventory/reorder",                 PHARMACY,       "organization"),
+    api("PUT",    "/pharmacy/inventory/batches/{batch_id}",      PHARMACY,       "organization"),
     api("GET",    "/pharmacy/inventory/{product_id}",            PHARMACY,       "organization"),
     api("PUT",    "/pharmacy/inventory/{product_id}",            PHARMACY,       "organization"),
     api("GET",    "/pharmacy/inventory/{product_id}/movements",  PHARMACY,       "organization"),

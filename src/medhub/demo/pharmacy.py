@@ -93,6 +93,9 @@ BATCHES = (
     DemoBatch("Amlodipine 5mg", "AML-2706-A", 200, 5, "0.05"),
 )
 REORDER_POINTS = {"Amlodipine 5mg": 20, "Amoxicillin 500mg": 40, "Metformin 500mg": 50}
+# "Close to expiry" in the demo: within this many days, what a visitor asks the
+# inventory for (`GET /pharmacy/inventory?expiring_within_days=30`).
+NEAR_EXPIRY_DAYS = 30
 
 S = PrescriptionStatus
 PRESCRIPTIONS = (
@@ -276,6 +279,7 @@ async def seed_prescriptions(run: SeedRun, clinic: Clinic, pharmacy: PharmacyCas
     charts = {chart.key: chart for chart in STORY_CHARTS}
     for done, demo in enumerate(PRESCRIPTIONS, start=1):
         assert charts[demo.patient].organization == _organization_key(doctor, clinic)
+        numbered = await issuing.new_number(run.database)
         async with run.database.unit_of_work() as session:
             await act_as(session, doctor)
             prescription, _ = await issuing.write_prescription(
@@ -298,6 +302,7 @@ async def seed_prescriptions(run: SeedRun, clinic: Clinic, pharmacy: PharmacyCas
                         )
                     ],
                 ),
+                numbered,
             )
             prescription_id = prescription.id
             token = prescription.qr_token
@@ -361,7 +366,7 @@ async def _counter(
         return
     async with run.database.unit_of_work() as session:
         await act_as(session, pharmacist)
-        await dispensing.scan(session, pharmacist, settings, token)
+        await dispensing.scan(session, pharmacist, run.database, settings, token)
     if demo.status is S.scanned:
         return
     async with run.database.unit_of_work() as session:

@@ -5,9 +5,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
 
-from medhub.authz.dependencies import UserPrincipal
 from medhub.events import service
-from medhub.events.auth import JobsManage
+from medhub.events.auth import JobsManage, TestEventSender
 from medhub.events.schemas import (
     Cleared,
     EmailQueueStatus,
@@ -80,7 +79,7 @@ async def retry_email(
     summary="Emit a test event; its handler sends you a notification",
 )
 async def emit_test_event(
-    principal: UserPrincipal,
+    principal: TestEventSender,
     session: DbSession,
     body: Annotated[TestEventRequest | None, Body()] = None,
 ) -> JSONResponse:

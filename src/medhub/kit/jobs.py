@@ -48,6 +48,7 @@ TASK_MODULES = [
     "medhub.prescriptions.tasks",
     "medhub.prescriptions.handlers",
     "medhub.documents.tasks",
+    "medhub.pharmacy_stock.tasks",
 ]
 
 jobs_app = App(connector=PsycopgConnector(), import_paths=TASK_MODULES)

@@ -123,7 +123,8 @@ class Prescription(IdMixin, TimestampMixin, Base):
     patient_name: Mapped[str] = mapped_column(String(200))
     prescriber_name: Mapped[str] = mapped_column(String(200))
     organization_name: Mapped[str] = mapped_column(String(200))
-    # RX-YYYYMMDD-NNNN: the date of issue and a platform-wide counter.
+    # RX-YYYYMMDD-NNNN: the day of issue (UTC) and that day's counter
+    # (`PrescriptionNumberDay`), four digits at least.
     number: Mapped[str] = mapped_column(String(32), unique=True)
     # The reference number a pharmacy may type instead of scanning: shown to the
     # prescriber and the patient (encrypted at rest), found by its blind index.
@@ -151,6 +152,28 @@ class Prescription(IdMixin, TimestampMixin, Base):
         ForeignKey("organizations.id", ondelete="SET NULL")
     )
     rejected_reason: Mapped[str | None] = mapped_column(String(500))
+
+
+class PrescriptionNumberDay(Base):
+    """The last prescription number handed out on a day: NNNN of `RX-YYYYMMDD-NNNN`.
+
+    The day is the UTC day of issue, the same for every organization wherever it is
+    (one platform-wide series a day, as the seed's numbers have no organization in
+    them). Each prescription takes the next number of its day with one
+    `INSERT ... ON CONFLICT (day) DO UPDATE ... RETURNING`, in autocommit before its
+    own transaction (prescriptions.repository.take_number): the row lock serialises
+    the takers only for that statement, so two prescriptions never get the same
+    number and none waits for another's COMMIT. As with a sequence, a request that
+    fails after taking its number leaves a gap, never a duplicate. NNNN has four digits
+    at least and simply grows past 9999 on a day that issues more
+    (`RX-20261204-10000`): numbers stay unique, and sort by counter within a day.
+    """
+
+    __tablename__ = "prescription_number_days"
+    __table_args__ = (CheckConstraint("last > 0", name="last_positive"),)
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
 
 
 class PrescriptionItem(IdMixin, Base):

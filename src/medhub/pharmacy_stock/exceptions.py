@@ -37,6 +37,14 @@ class BatchExpiryMismatch(Conflict):
     default_message = "This batch is on record with another expiry date"
 
 
+class BatchUsedUp(Conflict):
+    """A batch with no units left: its expiry date is history (the dispensations from it
+    recorded the date they were handed out under) and protects nothing any more."""
+
+    code = "BATCH_USED_UP"
+    default_message = "This batch has no units left"
+
+
 class StockItemNotFound(NotFound):
     default_message = "This product is not in your stock"
 

@@ -1,6 +1,8 @@
 """The one way a pharmacy's batches change, shared by every use case: lock the product's
 stock row, change a batch and the on-hand total together, log the movement, and
-alert the organization's staff when on-hand reaches the reorder point.
+alert the organization's staff when the units that can still be dispensed (expired
+batches do not count) reach the reorder point. Batches also expire with no change at
+all: `recheck_low_stock` (a periodic job) catches those crossings.
 
 Lock order, everywhere: the product's stock row first (`StockRepository.lock_stock`),
 then its batches. A transaction that changes several products locks their rows in
@@ -20,7 +22,9 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medhub.catalog import service as catalog
+from medhub.kit.db import Database
 from medhub.kit.errors import ErrorDetail
+from medhub.kit.tenancy import set_system_context
 from medhub.models.identity import Role
 from medhub.models.pharmacy_stock import (
     PharmacyBatch,
@@ -152,20 +156,31 @@ async def add_batch(
     return batch, movement
 
 
-async def after_change(session: AsyncSession, stock: PharmacyStock) -> None:
-    """Once per crossing: when on-hand has just reached the reorder point (or gone
-    below), the organization's admins and pharmacists are told; rising above re-arms.
+async def after_change(session: AsyncSession, stock: PharmacyStock, on: date | None = None) -> None:
+    """Once per crossing: when the usable units (unexpired batches') have just reached the
+    reorder point (or gone below), the organization's admins and pharmacists are told;
+    rising above re-arms. `on`: the day whose expiry counts (today by default).
 
     In the transaction of the change: a rolled-back take alerts no one, and of many
     concurrent takes only the one whose conditional update flips the marker alerts.
     """
-    if not await StockRepository(session).track_low_stock(stock.id):
+    day = on or today()
+    repository = StockRepository(session)
+    if not await repository.track_low_stock(stock.id, day):
         return
-    figures = await StockRepository(session).find_stock(stock.organization_id, stock.product_id)
+    figures = await repository.find_stock(stock.organization_id, stock.product_id)
     if figures is None:
         return
+    usable = await repository.usable_quantity(stock.organization_id, stock.product_id, day)
+    expired = figures.on_hand - usable
     product = (await catalog.products_by_ids(session, [stock.product_id])).get(stock.product_id)
     name = product.name if product is not None else "A product"
+    level = (
+        f"{name} is down to {usable} on hand"
+        if expired == 0
+        else f"{name} is down to {usable} usable: {figures.on_hand} on hand, {expired} of"
+        " them expired (to write off)"
+    )
     staff = await organizations.staff_ids(session, stock.organization_id, ALERTED_ROLES)
     for user_id in staff:
         await notifications.notify(
@@ -173,15 +188,39 @@ async def after_change(session: AsyncSession, stock: PharmacyStock) -> None:
             user_id,
             "stock",
             f"Low stock: {name}",
-            f"{name} is down to {figures.on_hand} on hand, at or below its reorder point"
-            f" of {figures.reorder_point}.",
+            f"{level}, at or below its reorder point of {figures.reorder_point}.",
             {
                 "link": f"/pharmacy/inventory/{stock.product_id}",
                 "product_id": str(stock.product_id),
                 "on_hand": figures.on_hand,
+                "available": usable,
+                "expired_quantity": expired,
                 "reorder_point": figures.reorder_point,
             },
         )
+
+
+async def recheck_low_stock(database: Database, on: date | None = None) -> int:
+    """The crossings no change made: batches that expired since their product last
+    changed. Each stale marker is set right as a change would (`after_change`: the
+    alert once per crossing), one product per transaction, locking its stock row first
+    as every change does; a change that came first leaves nothing to do. How many
+    markers were set right.
+
+    Across every stock-keeping organization, so in the system context (as the catalog's
+    periodic jobs run).
+    """
+    day = on or today()
+    async with database.unit_of_work() as session:
+        await set_system_context(session)
+        stale = await StockRepository(session).stale_low_stock_markers(day)
+    for organization_id, product_id in stale:
+        async with database.unit_of_work() as session:
+            await set_system_context(session)
+            stock = await StockRepository(session).lock_stock(organization_id, product_id)
+            if stock is not None:
+                await after_change(session, stock, day)
+    return len(stale)
 
 
 def batch_view(batch: PharmacyBatch, on: date) -> BatchRead:
@@ -222,27 +261,29 @@ async def inventory_items(
     repository = StockRepository(session)
     product_ids = [row.stock.product_id for row in rows]
     batches = await repository.batches_of(organization_id, product_ids)
-    return [
-        InventoryItem(
-            product_id=row.stock.product_id,
-            product_name=row.product_name,
-            manufacturer_code=row.manufacturer_code,
-            dosage=row.dosage,
-            packaging=row.packaging,
-            on_hand=row.stock.on_hand,
-            available=sum(
-                batch.remaining_quantity
-                for batch in batches[row.stock.product_id]
-                if not is_expired(batch.expiry_date, on)
-            ),
-            reorder_point=row.stock.reorder_point,
-            low_stock=row.stock.on_hand <= row.stock.reorder_point,
-            next_expiry=row.next_expiry,
-            batches=[batch_view(batch, on) for batch in batches[row.stock.product_id]],
-            updated_at=row.stock.updated_at,
+    items: list[InventoryItem] = []
+    for row in rows:
+        held = batches[row.stock.product_id]
+        expired = sum(b.remaining_quantity for b in held if is_expired(b.expiry_date, on))
+        usable = sum(b.remaining_quantity for b in held) - expired
+        items.append(
+            InventoryItem(
+                product_id=row.stock.product_id,
+                product_name=row.product_name,
+                manufacturer_code=row.manufacturer_code,
+                dosage=row.dosage,
+                packaging=row.packaging,
+                on_hand=row.stock.on_hand,
+                available=usable,
+                expired_quantity=expired,
+                reorder_point=row.stock.reorder_point,
+                low_stock=usable <= row.stock.reorder_point,
+                next_expiry=row.next_expiry,
+                batches=[batch_view(batch, on) for batch in held],
+                updated_at=row.stock.updated_at,
+            )
         )
-        for row in rows
-    ]
+    return items
 
 
 async def inventory_item(

@@ -1,10 +1,12 @@
 """The pharmacy's staff at work on their stock: receiving a delivery into a batch,
-correcting a batch by a counted difference (or writing it off), and setting a
-product's reorder point. Each change is audited."""
+correcting a batch by a counted difference (or writing it off), recording or
+correcting a batch's expiry date, and setting a product's reorder point. Each change
+is audited."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,9 +21,12 @@ from medhub.pharmacy_stock.exceptions import (
     BatchExpired,
     BatchExpiryMismatch,
     BatchNotFound,
+    BatchUsedUp,
 )
 from medhub.pharmacy_stock.repository import StockRepository
 from medhub.pharmacy_stock.schemas import (
+    BatchExpirySet,
+    BatchExpiryUpdate,
     InventoryItem,
     ReorderPointUpdate,
     StockAdjust,
@@ -132,6 +137,82 @@ async def adjust(session: AsyncSession, principal: Principal, data: StockAdjust)
     )
     return StockChange(
         movement=ledger.movement_view(movement, batch.batch_number),
+        item=await _item(session, stock),
+    )
+
+
+async def set_batch_expiry(
+    session: AsyncSession, principal: Principal, batch_id: uuid.UUID, data: BatchExpiryUpdate
+) -> BatchExpirySet:
+    """PUT /pharmacy/inventory/batches/{batch_id}: the expiry date read off the packs, for
+    a batch that has none yet (a delivered reorder's lines arrive without one: the
+    order does not carry it), or a correction of a recorded one, with a reason.
+
+    Recorded as an audit row with the old and new dates, not as a movement: a movement
+    is a change of units (never zero, with the on-hand after it), and an expiry date
+    is an attribute of the lot, audited like the reorder point. A date in the past is
+    accepted: the packs are on the shelf already, and recording the truth is what stops
+    them being dispensed (the batch is expired at once, and the low-stock rule no
+    longer counts it). First-expiry-first-out and the expired-batch refusal read the
+    batch's date when they take, so they follow from the next take on.
+    """
+    organization_id = await stock_keeper_organization(session, principal)
+    repository = StockRepository(session)
+    found = await repository.batch_by_id(organization_id, batch_id)
+    if found is None:
+        raise BatchNotFound(
+            "This batch is not in your stock",
+            details=[ErrorDetail(field="batch_id", message="not in your stock")],
+        )
+    # The lock order of every change: the product's stock row, then its batch.
+    stock = await repository.lock_stock(organization_id, found.product_id)
+    batch = await repository.batch_by_id(organization_id, batch_id)
+    if stock is None or batch is None:
+        # Both rows are only ever deleted with their organization.
+        raise BatchNotFound()
+    previous = batch.expiry_date
+    if previous == data.expiry_date:
+        # Setting what is set changes nothing, and leaves no audit row.
+        return await _expiry_set(session, stock, batch, previous)
+    if previous is not None and data.reason is None:
+        raise ValidationFailed(
+            f"Batch {batch.batch_number} is on record with expiry {previous.isoformat()}:"
+            " say why it changes",
+            details=[ErrorDetail(field="reason", message="required to change a recorded date")],
+        )
+    if batch.remaining_quantity == 0:
+        raise BatchUsedUp(
+            f"Batch {batch.batch_number} has no units left: its expiry date is no longer kept"
+        )
+    await repository.set_batch_expiry(batch.id, data.expiry_date)
+    batch.expiry_date = data.expiry_date
+    await ledger.after_change(session, stock)
+    metadata: dict[str, object] = {
+        "batch_id": str(batch.id),
+        "batch_number": batch.batch_number,
+        "from": previous.isoformat() if previous is not None else None,
+        "to": data.expiry_date.isoformat(),
+    }
+    if data.reason is not None:
+        metadata["reason"] = data.reason
+    audit.record(
+        session,
+        "pharmacy_batch_expiry_set",
+        actor=principal,
+        entity_type="product",
+        entity_id=stock.product_id,
+        organization_id=organization_id,
+        metadata=metadata,
+    )
+    return await _expiry_set(session, stock, batch, previous)
+
+
+async def _expiry_set(
+    session: AsyncSession, stock: PharmacyStock, batch: PharmacyBatch, previous: date | None
+) -> BatchExpirySet:
+    return BatchExpirySet(
+        batch=ledger.batch_view(batch, ledger.today()),
+        previous_expiry_date=previous,
         item=await _item(session, stock),
     )
 

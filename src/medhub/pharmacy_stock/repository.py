@@ -48,6 +48,28 @@ def usable_on(on: date) -> Any:
     return or_(PharmacyBatch.expiry_date.is_(None), PharmacyBatch.expiry_date > on)
 
 
+def usable_units(on: date) -> Any:
+    """A stock row's units that may still be handed out on `on` (its unexpired batches'),
+    as a scalar subquery correlated to `PharmacyStock`: what the low-stock rule counts."""
+    return (
+        select(func.coalesce(func.sum(PharmacyBatch.remaining_quantity), 0))
+        .where(
+            PharmacyBatch.organization_id == PharmacyStock.organization_id,
+            PharmacyBatch.product_id == PharmacyStock.product_id,
+            PharmacyBatch.remaining_quantity > 0,
+            usable_on(on),
+        )
+        .correlate(PharmacyStock)
+        .scalar_subquery()
+    )
+
+
+def is_low(on: date) -> Any:
+    """At or below the reorder point in units that can still be dispensed: expired packs
+    on the shelf do not keep a product off the low-stock list."""
+    return usable_units(on) <= PharmacyStock.reorder_point
+
+
 # The inventory list's rows: the stock row, the product's name, code, dosage and
 # packaging, and the next expiry date among its batches with units left.
 InventoryStatement = Select[PharmacyStock, str, str, str, str, date | None]
@@ -133,10 +155,11 @@ class StockRepository(Repository[PharmacyStock]):
             .execution_options(synchronize_session=False)
         )
 
-    async def track_low_stock(self, stock_id: uuid.UUID) -> bool:
-        """Flip the low-stock marker when on-hand crossed the reorder point; True when it
-        just fell to it or below (the moment to alert, once per crossing)."""
-        low = PharmacyStock.on_hand <= PharmacyStock.reorder_point
+    async def track_low_stock(self, stock_id: uuid.UUID, on: date) -> bool:
+        """Flip the low-stock marker when the usable units (`is_low`) crossed the reorder
+        point; True when they just fell to it or below (the moment to alert, once per
+        crossing)."""
+        low = is_low(on)
         statement = (
             update(PharmacyStock)
             .where(PharmacyStock.id == stock_id, PharmacyStock.low_stock_alerted != low)
@@ -146,7 +169,37 @@ class StockRepository(Repository[PharmacyStock]):
         )
         return (await self.session.execute(statement)).scalar_one_or_none() is True
 
+    async def stale_low_stock_markers(self, on: date) -> Sequence[tuple[uuid.UUID, uuid.UUID]]:
+        """(organization, product) of the stock rows whose low-stock marker no longer says
+        what `is_low` says on `on`: batches that expired since the last change of the
+        product (every change re-evaluates the marker at once). Across organizations:
+        the caller runs in the system context."""
+        statement = (
+            select(PharmacyStock.organization_id, PharmacyStock.product_id)
+            .where(PharmacyStock.low_stock_alerted != is_low(on))
+            .order_by(PharmacyStock.product_id)
+        )
+        return [(row[0], row[1]) for row in (await self.session.execute(statement)).all()]
+
     # Batches
+
+    async def batch_by_id(
+        self, organization_id: uuid.UUID, batch_id: uuid.UUID
+    ) -> PharmacyBatch | None:
+        statement = (
+            select(PharmacyBatch)
+            .where(PharmacyBatch.organization_id == organization_id, PharmacyBatch.id == batch_id)
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def set_batch_expiry(self, batch_id: uuid.UUID, expiry_date: date) -> None:
+        await self.session.execute(
+            update(PharmacyBatch)
+            .where(PharmacyBatch.id == batch_id)
+            .values(expiry_date=expiry_date, updated_at=func.now())
+            .execution_options(synchronize_session=False)
+        )
 
     async def batch(
         self,
@@ -276,7 +329,7 @@ class StockRepository(Repository[PharmacyStock]):
         if filters.search:
             statement = statement.where(Product.name.icontains(filters.search, autoescape=True))
         if filters.low_stock is not None:
-            low = PharmacyStock.on_hand <= PharmacyStock.reorder_point
+            low = is_low(today)
             statement = statement.where(low if filters.low_stock else ~low)
         if filters.expiring_within_days is not None:
             horizon = date.fromordinal(today.toordinal() + filters.expiring_within_days)

@@ -7,10 +7,12 @@ app.py) and runs in the transaction that moves the order to `delivered`.
 
 What a delivered line becomes: a batch numbered `<order number>-<line>` (lines in the
 order's item order, from 1), received in full at the line's unit price and the
-order's currency. Its expiry date is NULL: neither the order nor the catalog product
-carries a lot's expiry, so the staff learn it from the packs (a batch without expiry is
-taken after every dated one). A batch number the pharmacy already holds for that
-product (typed in by hand earlier) is added to instead, keeping its expiry.
+order's currency. Its expiry date is NULL: neither the order (its lines have no lot or
+expiry, shipped or not) nor the catalog product carries a lot's expiry, so the staff
+read it off the packs and record it (`PUT /pharmacy/inventory/batches/{id}`,
+`managing.set_batch_expiry`); until then the batch is taken after every dated one. A
+batch number the pharmacy already holds for that product (typed in by hand earlier) is
+added to instead, keeping its expiry.
 """
 
 from __future__ import annotations

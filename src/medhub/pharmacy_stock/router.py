@@ -13,6 +13,8 @@ from medhub.models.pharmacy_stock import PharmacyMovementKind
 from medhub.pharmacy_stock import managing, restock, service
 from medhub.pharmacy_stock.auth import PharmacyReorder, PharmacyStockManage
 from medhub.pharmacy_stock.schemas import (
+    BatchExpirySet,
+    BatchExpiryUpdate,
     InventoryFilters,
     InventoryItem,
     InventorySort,
@@ -89,6 +91,21 @@ async def adjust_stock(
     body: StockAdjust, principal: PharmacyStockManage, session: DbSession
 ) -> JSONResponse:
     return ok(await managing.adjust(session, principal, body), message="Stock adjusted")
+
+
+@router.put(
+    "/batches/{batch_id}",
+    response_model=Envelope[BatchExpirySet],
+    summary="Record a batch's expiry date (a delivered reorder's has none), or correct it",
+)
+async def set_batch_expiry(
+    batch_id: uuid.UUID,
+    body: BatchExpiryUpdate,
+    principal: PharmacyStockManage,
+    session: DbSession,
+) -> JSONResponse:
+    changed = await managing.set_batch_expiry(session, principal, batch_id, body)
+    return ok(changed, message="Batch expiry set")
 
 
 @router.post(

@@ -62,6 +62,17 @@ class StockAdjust(Input):
         return value
 
 
+class BatchExpiryUpdate(Input):
+    # Not nullable: taking a batch's date away would make expired packs dispensable.
+    expiry_date: Day = Field(description="YYYY-MM-DD, as printed on the packs of this lot")
+    reason: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        description="Why a recorded date is changed (required then; not for a first date)",
+    )
+
+
 class ReorderPointUpdate(Input):
     reorder_point: int = Field(ge=0, le=1_000_000)
 
@@ -105,7 +116,10 @@ class InventoryItem(Schema):
     on_hand: int
     # What can still be dispensed today.
     available: int
+    # On the shelf but past their expiry date: to write off (`on_hand - available`).
+    expired_quantity: int
     reorder_point: int
+    # `available` at or below the reorder point: expired units do not count.
     low_stock: bool
     next_expiry: date | None
     batches: list[BatchRead]
@@ -128,4 +142,11 @@ class MovementRead(Schema):
 
 class StockChange(Schema):
     movement: MovementRead
+    item: InventoryItem
+
+
+class BatchExpirySet(Schema):
+    batch: BatchRead
+    # What the batch's expiry was before (null: none was known).
+    previous_expiry_date: date | None
     item: InventoryItem

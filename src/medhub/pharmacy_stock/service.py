@@ -188,7 +188,7 @@ async def take_for_dispensing(
     for batch, amount in plan:
         await ledger.change_batch(session, stock, batch, -amount, change)
         taken.append(TakenBatch(batch.batch_number, batch.expiry_date, amount, batch.unit_cost))
-    await ledger.after_change(session, stock)
+    await ledger.after_change(session, stock, on)
     return taken
 
 

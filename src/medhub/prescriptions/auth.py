@@ -1,7 +1,8 @@
 """Who reaches prescriptions (issue 15's access matrix, `authz/permissions.py`):
 
-- doctors (approved, of a hospital or clinic) write them and read their
-  organization's; the organization's admins list them without the clinical text;
+- doctors (approved, of a hospital or clinic, with a verified email address) write
+  them, and (approved) read their organization's; the organization's admins list
+  them without the clinical text;
 - patients read their own (`/patients/prescriptions`) and their QR codes;
 - pharmacists reach one only by presenting its QR code or reference number, and act
   on it afterwards; a pharmacy's admins and pharmacists read its history.
@@ -17,7 +18,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from medhub.authz.dependencies import CurrentPrincipal, per_user_limit
+from medhub.authz.dependencies import CurrentPrincipal, per_user_limit, require_verified
 from medhub.authz.permissions import Action, can
 from medhub.authz.principal import Principal
 from medhub.doctors.auth import approved_doctor
@@ -32,7 +33,9 @@ _OPERATIONS_LIMIT = per_user_limit("RATE_LIMIT_PHARMACY_OPERATIONS", "pharmacy_o
 async def _prescriber(principal: CurrentPrincipal) -> Principal:
     if not can(principal.role, Action.PRESCRIPTIONS_WRITE):
         raise PermissionDenied(f"Only doctors write prescriptions (your role: {principal.role})")
-    return await approved_doctor(principal)
+    # Issue 15: "only approved, verified doctors". A prescription reveals medical data
+    # and reaches a patient's inbox: the same 403 as any verified-only action.
+    return require_verified(await approved_doctor(principal))
 
 
 async def prescriber_limited(request: Request, principal: CurrentPrincipal) -> Principal:

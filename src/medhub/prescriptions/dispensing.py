@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, overload
+from typing import Any
 
 from limits import parse
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +31,7 @@ from medhub.config import Settings
 from medhub.events import service as events
 from medhub.kit.db import Database
 from medhub.kit.errors import ErrorDetail, PermissionDenied, RateLimitExceeded, ValidationFailed
+from medhub.kit.money import to_cents
 from medhub.kit.ratelimit import RateLimiter, RateLimitResult
 from medhub.models.prescriptions import (
     DISPENSABLE_STATUSES,
@@ -48,6 +49,7 @@ from medhub.pharmacy_stock.exceptions import BatchExpired
 from medhub.prescriptions import notices
 from medhub.prescriptions.exceptions import (
     DispenseExceedsRemaining,
+    InvalidPrescriptionToken,
     NotValidated,
     PrescriptionClosed,
     PrescriptionNotFound,
@@ -74,6 +76,10 @@ from medhub.prescriptions.tokens import token_from_qr_data
 DISPENSED_EVENT = "prescription.dispensed"
 REJECTED_EVENT = "prescription.rejected"
 MISS_SCOPE = "rx_reference_miss"
+SCAN_REFUSED = "prescription.scan_refused"
+# The refusal reason of an authentic token that matches no stored prescription (the
+# others are the token checks' own: tokens.InvalidTokenReason).
+NO_MATCHING_PRESCRIPTION = "no_matching_prescription"
 
 
 def _pharmacy_of(principal: Principal) -> uuid.UUID:
@@ -151,14 +157,35 @@ async def _pharmacy_answer(
 # Presenting
 
 
+async def _audit_apart(
+    database: Database, principal: Principal, action: str, **metadata: Any
+) -> None:
+    """An audit row about a presentation that found nothing, in a transaction of its
+    own: it outlives the request's, which the refusal (a 400 or a 404) rolls back."""
+    async with database.unit_of_work() as side:
+        audit.record(side, action, actor=principal, entity_type=ENTITY, metadata=metadata)
+
+
 async def scan(
-    session: AsyncSession, principal: Principal, settings: Settings, qr_data: str
+    session: AsyncSession,
+    principal: Principal,
+    database: Database,
+    settings: Settings,
+    qr_data: str,
 ) -> dict[str, Any]:
     """`POST /pharmacy/scan`: a QR code's URL or token. A forged or altered one is a
-    400 before any query; an authentic expired one answers `is_valid: false`."""
+    400 before any query; an authentic expired one answers `is_valid: false`.
+
+    Every scan is audited: a refused one too (`prescription.scan_refused`, apart from
+    the request's transaction), with why and nothing of what was presented: neither
+    the token nor the prescription it names."""
     pharmacy_id = _pharmacy_of(principal)
-    token = token_from_qr_data(qr_data)
-    claims = signer_for(settings).verify(token, allow_expired=True)
+    try:
+        token = token_from_qr_data(qr_data)
+        claims = signer_for(settings).verify(token, allow_expired=True)
+    except InvalidPrescriptionToken as refused:
+        await _audit_apart(database, principal, SCAN_REFUSED, via="qr", reason=refused.reason)
+        raise
     repository = PrescriptionRepository(session)
     found = await repository.grant_access(
         prescription_id=claims.prescription_id,
@@ -168,6 +195,9 @@ async def scan(
     )
     if found is None:
         # Signed by us, but no longer this prescription's code (or never stored).
+        await _audit_apart(
+            database, principal, SCAN_REFUSED, via="qr", reason=NO_MATCHING_PRESCRIPTION
+        )
         raise PrescriptionNotFound()
     prescription = await repository.count_scan(found, pharmacy_id)
     audit_about(session, "prescription.scanned", principal, prescription, via="qr")
@@ -201,14 +231,9 @@ async def lookup(  # noqa: PLR0917 - the route's parts, each needed once
     )
     if found is None:
         await limiter.count(allowance, MISS_SCOPE, identity)
-        async with database.unit_of_work() as side:
-            audit.record(
-                side,
-                "prescription.lookup_missed",
-                actor=principal,
-                entity_type=ENTITY,
-                metadata={"reference_suffix": normalised[-4:]},
-            )
+        await _audit_apart(
+            database, principal, "prescription.lookup_missed", reference_suffix=normalised[-4:]
+        )
         raise PrescriptionNotFound("No prescription has this reference number")
     prescription = await repository.count_scan(found, pharmacy_id)
     audit_about(session, "prescription.scanned", principal, prescription, via="reference")
@@ -275,19 +300,6 @@ async def validate(
     return await _pharmacy_answer(session, principal, prescription)
 
 
-CENT = Decimal("0.01")
-
-
-@overload
-def _cents(amount: Decimal) -> Decimal: ...
-@overload
-def _cents(amount: None) -> None: ...
-def _cents(amount: Decimal | None) -> Decimal | None:
-    """Money as the database keeps it (two places), so that the answer to a dispense
-    shows `5.00`, as every later read of the same row does, not `5` or `5.0`."""
-    return None if amount is None else amount.quantize(CENT)
-
-
 def _check_lines(lines: Sequence[DispenseLine], items: dict[uuid.UUID, PrescriptionItem]) -> None:
     problems: list[ErrorDetail] = []
     seen: set[uuid.UUID] = set()
@@ -350,6 +362,8 @@ async def dispense(
         pharmacist_id=principal.user_id,
         outcome=DispensationOutcome.dispensed.value,
         total_amount=Decimal("0"),
+        # What its unit prices are in (kit/money.py: an amount always has a currency).
+        currency=data.currency or settings.DEFAULT_CURRENCY,
     )
     session.add(act)
     await session.flush()
@@ -375,7 +389,7 @@ async def dispense(
                     quantity=quantity,
                     batch_number=batch_number,
                     expiry_date=expiry,
-                    unit_price=_cents(line.unit_price),
+                    unit_price=line.unit_price,
                 )
             )
             warning = _expiry_warning(item, expiry, today)
@@ -384,7 +398,7 @@ async def dispense(
         if not await repository.add_dispensed(item.id, line.quantity):
             raise DispenseExceedsRemaining()
     session.add_all(lines)
-    act.total_amount = _cents(
+    act.total_amount = to_cents(
         sum(
             (line.unit_price * line.quantity for line in lines if line.unit_price is not None),
             Decimal("0"),

@@ -93,7 +93,7 @@ async def prescription_written(
     url = qr.verification_url(settings.PUBLIC_BASE_URL, prescription.qr_token)
     image = {
         "content_type": "image/png",
-        "data_b64": base64.b64encode(qr.qr_png_bytes(url)).decode(),
+        "data_b64": base64.b64encode(await qr.render_png(url)).decode(),
         "filename": f"{prescription.number}.png",
         "cid": cid,
     }

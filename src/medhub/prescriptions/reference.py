@@ -19,7 +19,8 @@ xor. Hence every typo of these kinds is caught, in the check character too:
 
 (Crockford's own mod-37 check needs five extra symbols, `*~$=U`, that are awkward to
 read out and to type.) Uniqueness is the database's job: a unique index, and a new
-reference on the rare collision.
+reference on the rare collision (issuing.py retries the insert from a SAVEPOINT, up to
+`REFERENCE_ATTEMPTS` references in all).
 """
 
 from __future__ import annotations

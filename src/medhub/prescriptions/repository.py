@@ -13,11 +13,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, ClassVar
 
 from sqlalchemy import ColumnElement, Select, case, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
 
+from medhub.kit.db import Database
 from medhub.kit.pagination import PageParams
 from medhub.kit.repository import Repository
 from medhub.models.patients import Patient
@@ -29,9 +31,31 @@ from medhub.models.prescriptions import (
     Prescription,
     PrescriptionAccess,
     PrescriptionItem,
+    PrescriptionNumberDay,
     PrescriptionStatus,
 )
 from medhub.prescriptions.schemas import HistoryFilters, PrescriptionFilters
+
+
+async def take_number(database: Database, day: date) -> int:
+    """The next counter of `day`'s prescription numbers (1 for its first), taken by one
+    `INSERT ... ON CONFLICT DO UPDATE ... RETURNING` in autocommit on a connection of its
+    own: the day's row is locked only while that statement runs, not until a request's
+    COMMIT (every prescription of the day would wait for the one before it to commit).
+    Like a sequence's nextval, a number taken by a request that then fails is not
+    given back: a gap, never a duplicate (models.PrescriptionNumberDay)."""
+    statement = (
+        insert(PrescriptionNumberDay)
+        .values(day=day, last=1)
+        .on_conflict_do_update(
+            index_elements=[PrescriptionNumberDay.day],
+            set_={"last": PrescriptionNumberDay.last + 1},
+        )
+        .returning(PrescriptionNumberDay.last)
+    )
+    async with database.engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        return int((await autocommit.execute(statement)).scalar_one())
 
 
 @dataclass(frozen=True)
@@ -60,20 +84,25 @@ class PrescriptionScope:
 
 @dataclass(frozen=True)
 class PrescriptionNames:
-    """What a pharmacy's history shows of the prescription a dispensing was of."""
+    """What a pharmacy's history shows of the prescription a dispensing was of (and
+    the chart, which its audit row names)."""
 
     number: str
     patient_name: str
     prescriber_name: str
     organization_name: str
+    patient_id: uuid.UUID
 
 
 class PrescriptionRepository(Repository[Prescription]):
     model = Prescription
-
-    async def next_number(self) -> int:
-        statement = text("SELECT nextval('prescription_number_seq')")
-        return int((await self.session.execute(statement)).scalar_one())
+    # `created_at` is when it was written: its `issued_at`, set in the same transaction,
+    # which the list shows and its dates filter (and the organization's index orders).
+    SORTS: ClassVar[dict[str, Any]] = {
+        "created_at": Prescription.issued_at,
+        "expires_at": Prescription.expires_at,
+        "number": Prescription.number,
+    }
 
     async def add_with_items(
         self, prescription: Prescription, items: Sequence[PrescriptionItem]
@@ -109,10 +138,11 @@ class PrescriptionRepository(Repository[Prescription]):
             statement = statement.where(Prescription.issued_at >= filters.since)
         if filters.until is not None:
             statement = statement.where(Prescription.issued_at < filters.until)
+        column = self.SORTS[filters.sort]
         ordering: list[Any] = (
-            [Prescription.issued_at.desc(), Prescription.id.desc()]
+            [column.desc(), Prescription.id.desc()]
             if filters.descending
-            else [Prescription.issued_at.asc(), Prescription.id.asc()]
+            else [column.asc(), Prescription.id.asc()]
         )
         return await self.paginate(statement.order_by(*ordering), params)
 
@@ -269,10 +299,17 @@ class PrescriptionRepository(Repository[Prescription]):
         return found
 
     async def history_page(
-        self, pharmacy_id: uuid.UUID, filters: HistoryFilters, params: PageParams
+        self,
+        pharmacy_id: uuid.UUID,
+        filters: HistoryFilters,
+        params: PageParams,
+        *,
+        unrecorded_currency: str,
     ) -> tuple[Sequence[tuple[Dispensation, PrescriptionNames]], int, dict[str, Any]]:
         """The pharmacy's dispensations and rejections, newest first, with the
-        prescriptions they were of, and totals over every matching row."""
+        prescriptions they were of, and totals over every matching row: the amount of
+        those in `filters.currency` only (a dispensing recorded without a currency
+        counts as `unrecorded_currency`, the platform's default)."""
         conditions: list[ColumnElement[bool]] = [Dispensation.organization_id == pharmacy_id]
         if filters.outcome is not None:
             conditions.append(Dispensation.outcome == filters.outcome)
@@ -288,7 +325,13 @@ class PrescriptionRepository(Repository[Prescription]):
                         Dispensation.outcome == DispensationOutcome.dispensed.value
                     ),
                     func.count().filter(Dispensation.outcome == DispensationOutcome.rejected.value),
-                    func.coalesce(func.sum(Dispensation.total_amount), 0),
+                    func.coalesce(
+                        func.sum(Dispensation.total_amount).filter(
+                            func.coalesce(Dispensation.currency, unrecorded_currency)
+                            == filters.currency
+                        ),
+                        0,
+                    ),
                 ).where(*conditions)
             )
         ).one()
@@ -298,6 +341,7 @@ class PrescriptionRepository(Repository[Prescription]):
             "dispensed": int(totals_row[1]),
             "rejected": int(totals_row[2]),
             "amount": totals_row[3],
+            "currency": filters.currency,
         }
         if total == 0:
             return [], 0, totals
@@ -310,6 +354,7 @@ class PrescriptionRepository(Repository[Prescription]):
                 Prescription.patient_name,
                 Prescription.prescriber_name,
                 Prescription.organization_name,
+                Prescription.patient_id,
             )
             .join(Prescription, Prescription.id == Dispensation.prescription_id)
             .where(*conditions)
@@ -318,7 +363,7 @@ class PrescriptionRepository(Repository[Prescription]):
             .offset(params.offset)
         )
         rows = [
-            (row[0], PrescriptionNames(row[1], row[2], row[3], row[4]))
+            (row[0], PrescriptionNames(row[1], row[2], row[3], row[4], row[5]))
             for row in await self.session.execute(statement)
         ]
         return rows, total, totals

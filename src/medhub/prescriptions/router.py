@@ -12,14 +12,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends, Header, Query
 
 from medhub.kit.appstate import AppSettings
 from medhub.kit.dates import DayRangeQuery
-from medhub.kit.db import Database, DbSession, get_database
+from medhub.kit.db import Database, DbSession, request_database
 from medhub.kit.envelope import Envelope, JSONResponse, ok
 from medhub.kit.pagination import Paging, page_envelope, page_of
-from medhub.kit.ratelimit import RateLimiter, get_rate_limiter
+from medhub.kit.ratelimit import RateLimiter, request_rate_limiter
 from medhub.models.prescriptions import DispensationOutcome, PrescriptionStatus
 from medhub.prescriptions import dispensing, history, issuing, lifecycle, service
 from medhub.prescriptions.auth import (
@@ -42,9 +42,11 @@ from medhub.prescriptions.schemas import (
     HistoryFilters,
     HistoryTotals,
     LookupRequest,
+    PatientPrescriptionsPage,
     PrescriptionCreate,
     PrescriptionFilters,
     PrescriptionRead,
+    PrescriptionSort,
     PrescriptionSummary,
     QrCodeRead,
     RejectRequest,
@@ -55,12 +57,14 @@ from medhub.prescriptions.schemas import (
 
 router = APIRouter()
 
-# A lookup that matches nothing is audited in a transaction of its own, and counted
-# in the rate limiter's storage: both survive the request's 404.
-SideDatabase = Annotated[Database, Depends(get_database)]
-Limiter = Annotated[RateLimiter, Depends(get_rate_limiter)]
+# A scan or a lookup that matches nothing is audited in a transaction of its own (a
+# lookup's miss is also counted in the rate limiter's storage): both survive the
+# request's 400 or 404. A new prescription's number is taken in a statement of its own.
+SideDatabase = Annotated[Database, Depends(request_database)]
+Limiter = Annotated[RateLimiter, Depends(request_rate_limiter)]
 
 PAGE = page_envelope("prescriptions", PrescriptionSummary)
+PATIENT_PAGE = Envelope[PatientPrescriptionsPage]
 HISTORY_PAGE = page_envelope("history", HistoryEntry, totals=HistoryTotals)
 
 
@@ -78,11 +82,12 @@ async def create_prescription(
     body: PrescriptionCreate,
     principal: PrescriptionsWrite,
     session: DbSession,
+    database: SideDatabase,
     settings: AppSettings,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
     issued = await issuing.issue(
-        session, principal, settings, body, idempotency_key=idempotency_key
+        session, database, principal, settings, body, idempotency_key=idempotency_key
     )
     headers = {"Idempotent-Replayed": "true"} if issued.replayed else None
     return ok(
@@ -107,6 +112,10 @@ async def list_prescriptions(
     status: PrescriptionStatus | None = None,
     patient_id: uuid.UUID | None = None,
     doctor_id: uuid.UUID | None = None,
+    sort: Annotated[
+        PrescriptionSort,
+        Query(description="created_at (when it was written: its issued_at), expires_at or number"),
+    ] = "created_at",
     order: SortOrder = "desc",
 ) -> JSONResponse:
     filters = PrescriptionFilters(
@@ -116,6 +125,7 @@ async def list_prescriptions(
         since=days.start,
         until=days.end,
         descending=order == "desc",
+        sort=sort,
     )
     items, total = await service.list_prescriptions(session, principal, filters, paging)
     return ok(page_of("prescriptions", items, paging, total))
@@ -158,13 +168,15 @@ async def cancel_prescription(
 
 @router.get(
     "/patients/prescriptions",
-    response_model=PAGE,
+    response_model=PATIENT_PAGE,
     tags=["prescriptions"],
-    summary="Your prescriptions, at every organization (patients)",
+    summary="Your prescriptions, at every organization, with their reference numbers and QR"
+    " codes' content (patients)",
 )
 async def list_own_prescriptions(
     principal: PatientPrescriptions,
     session: DbSession,
+    settings: AppSettings,
     paging: Paging,
     days: DayRangeQuery,
     status: PrescriptionStatus | None = None,
@@ -176,7 +188,9 @@ async def list_own_prescriptions(
         until=days.end,
         descending=order == "desc",
     )
-    items, total = await service.list_prescriptions(session, principal, filters, paging)
+    items, total = await service.list_prescriptions(
+        session, principal, filters, paging, qr_access_with=settings
+    )
     return ok(page_of("prescriptions", items, paging, total))
 
 
@@ -234,9 +248,13 @@ async def email_qr_code(
     summary="Scan a prescription's QR code (its URL or bare token)",
 )
 async def scan_prescription(
-    body: ScanRequest, principal: PharmacyScan, session: DbSession, settings: AppSettings
+    body: ScanRequest,
+    principal: PharmacyScan,
+    session: DbSession,
+    database: SideDatabase,
+    settings: AppSettings,
 ) -> JSONResponse:
-    result = await dispensing.scan(session, principal, settings, body.qr_data)
+    result = await dispensing.scan(session, principal, database, settings, body.qr_data)
     return ok(result, message="Prescription scanned successfully")
 
 
@@ -317,10 +335,25 @@ async def pharmacy_history(
     session: DbSession,
     paging: Paging,
     days: DayRangeQuery,
+    settings: AppSettings,
     status: DispensationOutcome | None = None,
+    currency: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[A-Z]{3}$",
+            description="The totals' amount covers dispensings in this currency only"
+            " (default: the platform's default currency); currencies are never summed"
+            " together. Rows of every currency are listed.",
+        ),
+    ] = None,
 ) -> JSONResponse:
     filters = HistoryFilters(
-        outcome=status.value if status else None, since=days.start, until=days.end
+        currency=currency or settings.DEFAULT_CURRENCY,
+        outcome=status.value if status else None,
+        since=days.start,
+        until=days.end,
     )
-    entries, total, totals = await history.pharmacy_history(session, principal, filters, paging)
+    entries, total, totals = await history.pharmacy_history(
+        session, principal, filters, paging, settings
+    )
     return ok({**page_of("history", entries, paging, total), "totals": totals})

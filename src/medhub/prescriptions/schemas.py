@@ -5,16 +5,29 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from medhub.kit.dates import Day
+from medhub.kit.money import Money, MoneyIn
+from medhub.kit.pagination import Pagination
 from medhub.models.prescriptions import MedicineForm, PrescriptionStatus
 
 MAX_ITEMS = 20
 SortOrder = Literal["asc", "desc"]
+# The organization's list: by when it was written (`issued_at`), when it expires, or
+# its number.
+PrescriptionSort = Literal["created_at", "expires_at", "number"]
 
 
 class Input(BaseModel):
@@ -23,11 +36,32 @@ class Input(BaseModel):
 
 class Frequency(Input):
     """How often: a number of times a day or an interval in hours (one or neither),
-    and the words the patient reads ("twice daily, after meals")."""
+    and the words the patient reads ("twice daily, after meals"). A plain string, the
+    seed's `"frequency": "Twice daily"`, is those words alone (`{"text": ...}`)."""
 
     times_per_day: int | None = Field(default=None, ge=1, le=24)
     every_hours: int | None = Field(default=None, ge=1, le=168)
     text: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _free_text(cls, data: Any) -> Any:
+        return {"text": data} if isinstance(data, str) else data
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        # Documented as what it accepts: the object, or the words alone.
+        described = handler(core_schema)
+        words = {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "description": 'The words alone, as the seed sends them: {"text": ...}',
+            "examples": ["Twice daily"],
+        }
+        return {"anyOf": [handler.resolve_ref_schema(described), words]}
 
     @model_validator(mode="after")
     def _one_structure(self) -> Frequency:
@@ -80,10 +114,13 @@ class PrescriptionFilters:
     since: datetime | None = None
     until: datetime | None = None
     descending: bool = True
+    sort: PrescriptionSort = "created_at"
 
 
 @dataclass(frozen=True)
 class HistoryFilters:
+    # What the totals' amount is counted in (rows of every currency are listed).
+    currency: str
     outcome: str | None = None
     since: datetime | None = None
     until: datetime | None = None
@@ -146,7 +183,8 @@ class DispensationLineRead(BaseModel):
     quantity: int
     batch_number: str | None
     expiry_date: date | None
-    unit_price: Decimal | None
+    # In the dispensation's `currency`.
+    unit_price: Money | None
 
 
 class DispensationRead(BaseModel):
@@ -155,7 +193,9 @@ class DispensationRead(BaseModel):
     pharmacy_name: str | None
     outcome: str
     reason: str | None
-    total_amount: Decimal
+    total_amount: Money
+    # Of its amounts; null for a rejection (no money changed hands).
+    currency: str | None
     created_at: datetime
     items: list[DispensationLineRead]
 
@@ -213,6 +253,26 @@ class PrescriptionSummary(BaseModel):
     items: list[ItemRead] | None
 
 
+class PatientPrescriptionSummary(PrescriptionSummary):
+    """A row of the patient's own list, with QR access: what the pharmacy is shown (the
+    reference number, and the QR code's content, as in the detail), without fetching each
+    prescription. The image is `GET /qr-codes/{id}`'s (or drawn from `verification_url`)."""
+
+    reference_number: str
+    qr_token: str
+    # What the QR code encodes: `<PUBLIC_BASE_URL>/rx/<qr_token>`.
+    verification_url: str
+
+
+class PatientPrescriptionsPage(BaseModel):
+    """One page of the patient's `prescriptions`, and its `pagination`. Declared here:
+    `kit.pagination.page_model` names a page after its key, and the organization's
+    list already is `PrescriptionsPage`."""
+
+    prescriptions: list[PatientPrescriptionSummary]
+    pagination: Pagination
+
+
 # The pharmacy's side
 
 
@@ -236,11 +296,14 @@ class DispenseLine(Input):
     # expiry first out when none is named. Other items record what was handed out.
     batch_number: str | None = Field(default=None, min_length=1, max_length=64)
     expiry_date: Day | None = None
-    unit_price: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=2)
+    # What the pharmacy charges a unit, in the request's `currency`.
+    unit_price: MoneyIn | None = None
 
 
 class DispenseRequest(Input):
     items: list[DispenseLine] = Field(min_length=1, max_length=MAX_ITEMS)
+    # Of the unit prices (ISO 4217); the platform's DEFAULT_CURRENCY when absent.
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$", examples=["USD"])
 
 
 class PharmacyPrescription(BaseModel):
@@ -286,7 +349,9 @@ class HistoryEntry(BaseModel):
     outcome: str
     reason: str | None
     pharmacist_id: uuid.UUID | None
-    total_amount: Decimal
+    total_amount: Money
+    # Of its amounts; null for a rejection.
+    currency: str | None
     created_at: datetime
     items: list[DispensationLineRead]
 
@@ -295,7 +360,10 @@ class HistoryTotals(BaseModel):
     count: int
     dispensed: int
     rejected: int
-    amount: Decimal
+    # What the matching dispensations in `currency` came to: currencies are never summed
+    # together (the `currency` parameter chooses; default DEFAULT_CURRENCY).
+    amount: Money
+    currency: str
 
 
 class EmailQueued(BaseModel):

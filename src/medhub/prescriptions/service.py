@@ -11,12 +11,15 @@ log finds it; the metadata never holds what was prescribed.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medhub.audit import service as audit
@@ -24,6 +27,7 @@ from medhub.authz.permissions import Action, can
 from medhub.authz.principal import Principal
 from medhub.config import Settings
 from medhub.kit.errors import PermissionDenied
+from medhub.kit.money import Money
 from medhub.kit.pagination import PageParams
 from medhub.models.identity import OrganizationKind
 from medhub.models.prescriptions import (
@@ -149,6 +153,33 @@ def qr_state(prescription: Prescription) -> dict[str, Any]:
     }
 
 
+# Views are dicts, rendered without a model (kit/envelope.py): amounts go in as
+# `kit.money.Money` renders them, a JSON number with cents (DESIGN.md, money).
+_MONEY = TypeAdapter(Money)
+
+
+def money(amount: Decimal | None) -> float | None:
+    """An amount as the API shows it (`kit.money.Money`'s JSON number)."""
+    if amount is None:
+        return None
+    rendered: float = _MONEY.dump_python(amount, mode="json")
+    return rendered
+
+
+def line_views(lines: Sequence[DispensationItem]) -> list[dict[str, Any]]:
+    return [
+        {
+            "prescription_item_id": line.prescription_item_id,
+            "product_id": line.product_id,
+            "quantity": line.quantity,
+            "batch_number": line.batch_number,
+            "expiry_date": line.expiry_date,
+            "unit_price": money(line.unit_price),
+        }
+        for line in lines
+    ]
+
+
 def dispensation_view(act: Dispensation, lines: Sequence[DispensationItem]) -> dict[str, Any]:
     return {
         "id": act.id,
@@ -156,19 +187,10 @@ def dispensation_view(act: Dispensation, lines: Sequence[DispensationItem]) -> d
         "pharmacy_name": act.pharmacy_name,
         "outcome": act.outcome,
         "reason": act.reason,
-        "total_amount": act.total_amount,
+        "total_amount": money(act.total_amount),
+        "currency": act.currency,
         "created_at": act.created_at,
-        "items": [
-            {
-                "prescription_item_id": line.prescription_item_id,
-                "product_id": line.product_id,
-                "quantity": line.quantity,
-                "batch_number": line.batch_number,
-                "expiry_date": line.expiry_date,
-                "unit_price": line.unit_price,
-            }
-            for line in lines
-        ],
+        "items": line_views(lines),
     }
 
 
@@ -198,13 +220,11 @@ def prescription_view(
     """The whole prescription, as its doctors and its patient read it."""
     return {
         **_heading(prescription),
-        "reference_number": prescription.reference_number,
+        **qr_access(prescription, settings),
         "consultation_id": prescription.consultation_id,
         "diagnosis": prescription.diagnosis,
         "notes": prescription.notes,
         "items": [item_view(item) for item in items],
-        "qr_token": prescription.qr_token,
-        "verification_url": qr.verification_url(settings.PUBLIC_BASE_URL, prescription.qr_token),
         "qr_code": qr_state(prescription),
         "cancelled_at": prescription.cancelled_at,
         "cancelled_reason": prescription.cancelled_reason,
@@ -214,6 +234,16 @@ def prescription_view(
         "dispensations": [dispensation_view(act, lines) for act, lines in dispensations],
         "created_at": prescription.created_at,
         "updated_at": prescription.updated_at,
+    }
+
+
+def qr_access(prescription: Prescription, settings: Settings) -> dict[str, Any]:
+    """How a prescription is presented at a pharmacy: its reference number and what its
+    QR code holds (bearer credentials: for its patient and its doctors only)."""
+    return {
+        "reference_number": prescription.reference_number,
+        "qr_token": prescription.qr_token,
+        "verification_url": qr.verification_url(settings.PUBLIC_BASE_URL, prescription.qr_token),
     }
 
 
@@ -321,7 +351,11 @@ async def list_prescriptions(
     principal: Principal,
     filters: PrescriptionFilters,
     paging: PageParams,
+    *,
+    qr_access_with: Settings | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
+    """A page of the prescriptions the caller reaches; with `qr_access_with` (the
+    patient's own list) each row also says how to present it at a pharmacy."""
     await _check_care_organization(session, principal)
     repository = PrescriptionRepository(session)
     found, total = await repository.page(scope_of(principal), filters, paging)
@@ -344,7 +378,10 @@ async def list_prescriptions(
             },
         )
     return [
-        summary_view(prescription, items[prescription.id], clinical=clinical)
+        {
+            **summary_view(prescription, items[prescription.id], clinical=clinical),
+            **(qr_access(prescription, qr_access_with) if qr_access_with is not None else {}),
+        }
         for prescription in found
     ], total
 
@@ -358,6 +395,7 @@ async def qr_code(
     prescription = await readable(session, principal, prescription_id)
     audit_about(session, "prescription.qr_read", principal, prescription)
     url = qr.verification_url(settings.PUBLIC_BASE_URL, prescription.qr_token)
+    png, svg = await qr.render_images(url)
     return {
         **qr_state(prescription),
         "prescription_id": prescription.id,
@@ -365,6 +403,6 @@ async def qr_code(
         "reference_number": prescription.reference_number,
         "qr_token": prescription.qr_token,
         "verification_url": url,
-        "image_png": "data:image/png;base64," + qr.qr_png_base64(url),
-        "image_svg": qr.qr_svg(url),
+        "image_png": "data:image/png;base64," + base64.b64encode(png).decode("ascii"),
+        "image_svg": svg,
     }
