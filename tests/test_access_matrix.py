@@ -9,8 +9,8 @@
   that role (in an organization of a fitting kind) gets the row's `expect_denied` (403).
 - Cookie mode: every unsafe method with the session cookie but no CSRF header gets 403.
 
-Not here yet (issue 13): rows in two organizations, another tenant's row → 404, a second
-user of the same role, API keys, and the leak check of response bodies.
+Rows in two organizations (another tenant's row → 404, a second user of the same role,
+API keys, and the leak check of response bodies): tests/test_access_isolation.py.
 """
 
 from __future__ import annotations

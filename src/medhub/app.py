@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from medhub import __version__
 from medhub.apikeys.router import router as apikeys_router
+from medhub.appointments import booking as appointment_booking
 from medhub.appointments import lifecycle as appointment_lifecycle
 from medhub.appointments.router import router as appointments_router
 from medhub.audit.router import router as audit_router
@@ -21,6 +22,8 @@ from medhub.auth.runtime import build_runtime
 from medhub.authz.dependencies import api_rate_limit
 from medhub.authz.principal import Principal
 from medhub.authz.session_cache import AUTH_CHANGED_CHANNEL, CACHE_KEY, SessionCache
+from medhub.billing import escrow as billing_escrow
+from medhub.billing.router import router as billing_router
 from medhub.catalog.document_access import DOCUMENT_ACCESS as CATALOG_DOCUMENT_ACCESS
 from medhub.catalog.router import router as catalog_router
 from medhub.config import ConfigurationError, Settings, get_settings
@@ -244,6 +247,10 @@ def create_app(
     # An appointment that starts opens its consultation, in the same unit of work
     # (consultations reads appointments, so appointments cannot call it directly).
     appointment_lifecycle.on_start("consultation", _open_consultation)
+    # Paying for care: a patient's booking of a paid consultation opens its payment, and
+    # a status move refunds or starts the escrow hold (billing reads appointments).
+    appointment_booking.on_booked("billing", billing_escrow.opened_on_booking)
+    appointment_lifecycle.on_status_change("billing", billing_escrow.appointment_moved)
     # A delivered reorder arrives in its pharmacy's stock, in the same unit of work (the
     # pharmacy stock domain places its orders through orders, so orders cannot call it).
     order_lifecycle.on_delivered("pharmacy_stock", pharmacy_restock.stock_delivered_order)
@@ -293,6 +300,8 @@ def create_app(
         patients_router,
         # Before doctors too: `/doctors/medical-visits` is the consultations router's.
         consultations_router,
+        # Before doctors: `/doctors/me/earnings` is billing's.
+        billing_router,
         doctors_router,
         appointments_router,
         uploads_router,

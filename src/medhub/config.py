@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 from collections.abc import Iterator
+from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -238,6 +239,17 @@ class Settings(BaseSettings):
     # A patient reschedules until this long before the start; a cancellation inside it
     # is marked late (what a late cancellation costs is the payments issue's).
     APPOINTMENT_CANCEL_CUTOFF_HOURS: int = Field(default=24, ge=0, le=30 * 24)
+    # A paid consultation booked by a patient is cancelled (its slot freed) when it is
+    # still unpaid this long after the payment started.
+    APPOINTMENT_PAYMENT_TIMEOUT_MINUTES: int = Field(default=30, ge=1, le=7 * 24 * 60)
+    # The share of a late cancellation's fee given back to the patient, in percent.
+    LATE_CANCEL_REFUND_PERCENT: Decimal = Field(default=Decimal(50), ge=0, le=100)
+    # Escrow: a consultation's fee is released to the doctor this many hours after the
+    # visit (the dispute window). Decimals allowed (0.05 = 3 minutes, for demos).
+    ESCROW_HOLD_HOURS: Decimal = Field(default=Decimal(24), ge=0, le=90 * 24)
+    # The platform's share of a released fee, in percent (organizations may have their
+    # own, set by a super admin); rounded down to the cent, the doctor gets the rest.
+    PLATFORM_FEE_PERCENT: Decimal = Field(default=Decimal(10), ge=0, le=100)
 
     # Video consultations: "jitsi" names an unguessable room on VIDEO_BASE_URL (the
     # public meet.jit.si, or a self-hosted Jitsi Meet); "none" never offers a video link.

@@ -63,7 +63,11 @@ async def test_a_patient_books_a_free_slot_and_gets_a_chart_there(
     assert appointment["reason"] == "Chest pain when running"
     # The fee and its currency come from the doctor's profile.
     assert (appointment["fee"], appointment["currency"]) == (80.0, "EUR")
-    assert appointment["payment_status"] == "unpaid"
+    # A paid consultation waits for its fee (billing): what to transfer, quoting what.
+    assert appointment["payment_status"] == "pending"
+    assert appointment["refund_amount"] == 0
+    assert appointment["payment"]["amount"] == 80.0
+    assert appointment["payment"]["reference"].startswith("APT-")
     assert appointment["booked_by"] == str(patient.id)
     assert appointment["cancelled_at"] is None
     assert appointment["cancelled_late"] is False

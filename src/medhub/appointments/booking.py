@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +23,7 @@ from medhub.appointments.exceptions import (
     SlotUnavailable,
 )
 from medhub.appointments.repository import AppointmentRepository, overlap_kind
-from medhub.appointments.schemas import AppointmentCreate, AppointmentRead
+from medhub.appointments.schemas import AppointmentCreate, AppointmentRead, PaymentInstructions
 from medhub.appointments.service import (
     appointment_view,
     get_appointment,
@@ -47,6 +48,23 @@ from medhub.models.identity import Role
 from medhub.models.patients import Patient
 from medhub.patients import service as patients
 from medhub.users import service as users
+
+# What else happens when a patient books a consultation that has a fee: billing opens
+# its payment (the appointment waits `requested`, payment_status `pending`) and says
+# how to pay. Billing reads appointments, so this package may not import it; it is
+# registered here by name when the application is put together (app.py), like
+# lifecycle's start hooks.
+BookedHook = Callable[
+    [AsyncSession, Settings, Appointment, Principal], Awaitable[PaymentInstructions | None]
+]
+_BOOKED_HOOKS: dict[str, BookedHook] = {}
+
+
+def on_booked(name: str, hook: BookedHook) -> None:
+    """Run `hook(session, settings, appointment, patient)` when a patient books a
+    consultation whose fee is above zero; what it returns is shown in the response."""
+    _BOOKED_HOOKS[name] = hook
+
 
 # The statuses whose time may still move.
 RESCHEDULABLE = frozenset({AppointmentStatus.requested, AppointmentStatus.confirmed})
@@ -216,9 +234,17 @@ async def book(
             "by": principal.role,
         },
     )
+    # Only a patient booking for themself pays here: staff booking for a chart collect
+    # the fee at the desk (the appointment stays `unpaid`, as before payments existed).
+    payment: PaymentInstructions | None = None
+    if is_patient(principal) and appointment.fee > 0:
+        for hook in list(_BOOKED_HOOKS.values()):
+            payment = await hook(session, settings, appointment, principal) or payment
     names = await repository.names(appointment.id)
     await notices.announce(session, settings, appointment, names, notices.Change.booked)
-    return appointment_view(appointment, names)
+    view = appointment_view(appointment, names)
+    view.payment = payment
+    return view
 
 
 async def reschedule(

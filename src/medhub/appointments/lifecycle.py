@@ -64,6 +64,33 @@ def on_start(name: str, hook: StartHook) -> None:
     _START_HOOKS[name] = hook
 
 
+# What else happens, in the same unit of work, when an appointment's status changes
+# (billing: a cancellation refunds what the rules give back, a completed visit or a
+# no-show starts the escrow hold). Registered like the start hooks. The hook gets the
+# settings when the move came with them (None from a consultation's move), the status
+# before, and who moved it (None: a job of the platform).
+StatusHook = Callable[
+    [AsyncSession, Settings | None, Appointment, str, Principal | None], Awaitable[object]
+]
+_STATUS_HOOKS: dict[str, StatusHook] = {}
+
+
+def on_status_change(name: str, hook: StatusHook) -> None:
+    """Run `hook(session, settings, appointment, previous, actor)` after every move."""
+    _STATUS_HOOKS[name] = hook
+
+
+async def _moved(
+    session: AsyncSession,
+    settings: Settings | None,
+    appointment: Appointment,
+    previous: str,
+    principal: Principal | None,
+) -> None:
+    for hook in list(_STATUS_HOOKS.values()):
+        await hook(session, settings, appointment, previous, principal)
+
+
 def _at(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -123,6 +150,7 @@ async def change_status(
     if target == S.in_progress:
         for hook in list(_START_HOOKS.values()):
             await hook(session, appointment, principal)
+    await _moved(session, settings, appointment, previous, principal)
     audit.record(
         session,
         "appointment.status_changed",
@@ -163,6 +191,7 @@ async def follow_consultation(
     previous = appointment.status
     appointment.status = target.value
     await session.flush()
+    await _moved(session, None, appointment, previous, principal)
     audit.record(
         session,
         "appointment.status_changed",
@@ -220,6 +249,7 @@ async def cancel(
     appointment.cancellation_reason = reason
     appointment.cancelled_late = late
     await session.flush()
+    await _moved(session, settings, appointment, previous, principal)
     audit.record(
         session,
         "appointment.cancelled",
@@ -246,3 +276,71 @@ async def cancel(
         reason=reason,
     )
     return appointment_view(appointment, names)
+
+
+async def confirm_paid(session: AsyncSession, appointment: Appointment) -> bool:
+    """The fee of a `requested` appointment was paid (billing, in its unit of work, with
+    the appointment locked): it is confirmed and the patient hears it. True if it moved;
+    an appointment staff already confirmed stays as it is."""
+    if appointment.status != S.requested:
+        return False
+    appointment.status = S.confirmed.value
+    await session.flush()
+    audit.record(
+        session,
+        "appointment.status_changed",
+        organization_id=appointment.organization_id,
+        entity_type="appointment",
+        entity_id=appointment.id,
+        metadata={"from": S.requested.value, "to": S.confirmed.value, "via": "payment"},
+    )
+    await notices.confirmed(
+        session, appointment, await AppointmentRepository(session).names(appointment.id)
+    )
+    return True
+
+
+async def cancel_unpaid(
+    session: AsyncSession, settings: Settings, appointment: Appointment
+) -> bool:
+    """The fee was not paid in time (billing's timeout job, system context, the
+    appointment locked): cancelled like any cancellation (slot freed, both sides told),
+    by no one. True if it was cancelled.
+
+    Only a request: an appointment the organization's staff confirmed without the fee
+    (to be paid at the desk) is theirs to keep or cancel."""
+    if AppointmentStatus(appointment.status) is not S.requested:
+        return False
+    previous = appointment.status
+    appointment.status = S.cancelled.value
+    appointment.cancelled_at = now()
+    appointment.cancelled_by = None
+    appointment.cancellation_reason = "The consultation fee was not paid in time"
+    appointment.cancelled_late = False
+    await session.flush()
+    await _moved(session, settings, appointment, previous, None)
+    audit.record(
+        session,
+        "appointment.cancelled",
+        organization_id=appointment.organization_id,
+        entity_type="appointment",
+        entity_id=appointment.id,
+        metadata={
+            "from": previous,
+            "late": False,
+            "reason_given": True,
+            "by": "system",
+            "via": "payment_timeout",
+        },
+    )
+    names = await AppointmentRepository(session).names(appointment.id)
+    await notices.announce(
+        session,
+        settings,
+        appointment,
+        names,
+        notices.Change.cancelled,
+        cancelled_by="MedHub (the fee was not paid in time)",
+        reason=appointment.cancellation_reason,
+    )
+    return True

@@ -136,9 +136,13 @@ class AppointmentRepository(Repository[Appointment]):
         result = await self.session.execute(statement.execution_options(populate_existing=True))
         return result.scalar_one_or_none()
 
-    async def get_by_id(self, appointment_id: uuid.UUID) -> Appointment | None:
+    async def get_by_id(
+        self, appointment_id: uuid.UUID, *, for_update: bool = False
+    ) -> Appointment | None:
         """By id alone, for jobs (in the system context), which have no caller to scope by."""
         statement = select(Appointment).where(Appointment.id == appointment_id)
+        if for_update:
+            statement = statement.with_for_update().execution_options(populate_existing=True)
         return (await self.session.execute(statement)).scalar_one_or_none()
 
     async def names(self, appointment_id: uuid.UUID) -> Names:

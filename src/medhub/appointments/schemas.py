@@ -54,6 +54,24 @@ class AppointmentCancel(Input):
     reason: str | None = Field(default=None, max_length=2000)
 
 
+class PaymentInstructions(BaseModel):
+    """What the patient must pay for a booked consultation, and how (billing fills it)."""
+
+    payment_id: uuid.UUID
+    provider: str = Field(description="manual (bank transfer) or stripe")
+    status: str = Field(description="pending, captured, failed or cancelled")
+    amount: Money
+    currency: str
+    reference: str | None = Field(description="Quote this reference with the bank transfer")
+    instructions: str | None = Field(default=None, description="Manual: what to transfer")
+    client_secret: str | None = Field(
+        default=None, description="Stripe: confirm the PaymentIntent with this in the browser"
+    )
+    expires_at: datetime | None = Field(
+        description="Unpaid by then, the appointment is cancelled and its slot freed"
+    )
+
+
 class AppointmentRead(BaseModel):
     id: uuid.UUID
     organization_id: uuid.UUID
@@ -72,7 +90,14 @@ class AppointmentRead(BaseModel):
     reason: str | None
     fee: Money
     currency: str
-    payment_status: str
+    payment_status: str = Field(
+        description="not_required, unpaid, pending (awaiting payment), held (in escrow),"
+        " paid (released to the doctor) or refunded (in full)"
+    )
+    refund_amount: Money = Field(description="What was given back of the fee")
+    payment: PaymentInstructions | None = Field(
+        default=None, description="When booking (or paying) leaves a payment to make"
+    )
     booked_by: uuid.UUID | None
     cancelled_at: datetime | None
     cancelled_by: uuid.UUID | None

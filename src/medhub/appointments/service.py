@@ -65,6 +65,7 @@ def appointment_view(appointment: Appointment, names: Names) -> AppointmentRead:
         fee=appointment.fee,
         currency=appointment.currency,
         payment_status=appointment.payment_status,
+        refund_amount=appointment.refund_amount,
         booked_by=appointment.booked_by,
         cancelled_at=appointment.cancelled_at,
         cancelled_by=appointment.cancelled_by,
@@ -90,6 +91,12 @@ async def get_appointment(
     if appointment is None:
         raise AppointmentNotFound()
     return appointment
+
+
+async def lock_appointment(session: AsyncSession, appointment_id: uuid.UUID) -> Appointment | None:
+    """An appointment by id alone, locked, for jobs in the system context (no caller to
+    scope by): the row lock is what serialises them with requests on the same one."""
+    return await AppointmentRepository(session).get_by_id(appointment_id, for_update=True)
 
 
 async def names_of(session: AsyncSession, appointment: Appointment) -> Names:

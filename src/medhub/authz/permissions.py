@@ -69,6 +69,14 @@ class Action(StrEnum):
     REVIEWS_WRITE = "reviews.write"
     REVIEWS_REPLY = "reviews.reply"
     REVIEWS_MODERATE = "reviews.moderate"
+    # Paying for care (issue 16): a patient pays for and disputes their own
+    # consultations; an organization's admins record transfers and read its ledger;
+    # they and super admins resolve disputes; a doctor reads their own earnings.
+    BILLING_PAY = "billing.pay"
+    BILLING_RECORD = "billing.record"
+    BILLING_LEDGER_READ = "billing.ledger_read"
+    DISPUTES_RESOLVE = "billing.disputes_resolve"
+    EARNINGS_READ = "billing.earnings_read"
 
 
 Y, N = True, False
@@ -125,6 +133,11 @@ MATRIX: dict[Action, tuple[bool, ...]] = {
     Action.REVIEWS_WRITE:        (N,     N,     N,     N,     N,     N,     N,     Y),
     Action.REVIEWS_REPLY:        (N,     N,     N,     N,     N,     Y,     N,     N),
     Action.REVIEWS_MODERATE:     (Y,     Y,     N,     N,     N,     N,     N,     N),
+    Action.BILLING_PAY:          (N,     N,     N,     N,     N,     N,     N,     Y),
+    Action.BILLING_RECORD:       (N,     Y,     N,     N,     N,     N,     N,     N),
+    Action.BILLING_LEDGER_READ:  (Y,     Y,     N,     N,     N,     N,     N,     N),
+    Action.DISPUTES_RESOLVE:     (Y,     Y,     N,     N,     N,     N,     N,     N),
+    Action.EARNINGS_READ:        (N,     N,     N,     N,     N,     Y,     N,     N),
 }
 # fmt: on
 

@@ -250,17 +250,18 @@ ROUTES: tuple[RouteAccess, ...] = (
     api("DELETE", "/patients/{patient_id}/records/{record_id}",  DOCTOR,         "organization"),
 
     # --- prescriptions: doctors write and cancel (approved); the organization's doctors
-    # and admins read (admins without the clinical text); patients read their own and
-    # their QR codes; pharmacists act on one they presented; the history is the
-    # pharmacy's (its admins and pharmacists) ---------------------------------------
+    # read them, its admins list them without the clinical text (one prescription is
+    # clinical: doctors only); the QR code is the prescribing organization's doctors'
+    # and the patient's; patients read their own; pharmacists act on one they
+    # presented; the history is the pharmacy's (its admins and pharmacists) ----------
     api("POST",   "/doctors/prescriptions",                      DOCTOR,         "organization"),
     api("GET",    "/doctors/prescriptions",                      STAFF,          "organization"),
-    api("GET",    "/doctors/prescriptions/{prescription_id}",    STAFF,          "organization"),
+    api("GET",    "/doctors/prescriptions/{prescription_id}",    DOCTOR,         "organization"),
     api("POST",   "/doctors/prescriptions/{prescription_id}/cancel", DOCTOR, "organization"),
     api("GET",    "/patients/prescriptions",                     PATIENT,        "own"),
     api("GET",    "/patients/prescriptions/{prescription_id}",   PATIENT,        "own"),
-    api("GET",    "/qr-codes/{prescription_id}",                 DOCTOR_PATIENT, "own"),
-    api("POST",   "/qr-codes/email/{prescription_id}",           DOCTOR_PATIENT, "own"),
+    api("GET",    "/qr-codes/{prescription_id}",                 DOCTOR_PATIENT, "organization"),
+    api("POST",   "/qr-codes/email/{prescription_id}",           DOCTOR_PATIENT, "organization"),
     api("POST",   "/pharmacy/scan",                              PHARMACIST,     "pharmacy-access"),
     api("POST",   "/pharmacy/lookup",                            PHARMACIST,     "pharmacy-access"),
     api("POST",   "/pharmacy/validate/{prescription_id}",        PHARMACIST,     "pharmacy-access"),
@@ -317,6 +318,17 @@ ROUTES: tuple[RouteAccess, ...] = (
     api("GET",    "/appointments/{appointment_id}",              CARE,           "own"),
     api("PUT",    "/appointments/{appointment_id}",              CARE,           "own"),
     api("DELETE", "/appointments/{appointment_id}",              CARE,           "own"),
+
+    # --- billing (paying for care): a patient pays for and disputes their own
+    # consultations (BILLING_PAY, a verified address); an organization's admins record
+    # the transfer (BILLING_RECORD) and read its ledger, and they or super admins
+    # (platform-wide) resolve disputes; approved doctors read their own earnings --------
+    api("POST",   "/appointments/{appointment_id}/pay",          PATIENT,        "own"),
+    api("POST",   "/appointments/{appointment_id}/payments/mark-paid", ORG_ADMIN, "organization"),
+    api("POST",   "/appointments/{appointment_id}/dispute",      PATIENT,        "own"),
+    api("POST",   "/appointments/{appointment_id}/dispute/resolve", ADMINS,      "organization"),
+    api("GET",    "/billing/ledger",                             ADMINS,         "organization"),
+    api("GET",    "/doctors/me/earnings",                        DOCTOR,         "own"),
 
     # --- uploads: a chart's documents (its organization's admins and approved doctors,
     # or the patient); medical files (approved doctors); one's own (any person) --------

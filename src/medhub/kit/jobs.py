@@ -45,6 +45,7 @@ TASK_MODULES = [
     "medhub.auth.tasks",
     "medhub.audit.tasks",
     "medhub.appointments.tasks",
+    "medhub.billing.tasks",
     "medhub.prescriptions.tasks",
     "medhub.prescriptions.handlers",
     "medhub.documents.tasks",

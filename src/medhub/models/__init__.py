@@ -8,6 +8,16 @@ from medhub.models.appointments import (
 )
 from medhub.models.audit import ActivityLog
 from medhub.models.base import Base, IdMixin, TimestampMixin, new_id
+from medhub.models.billing import (
+    AppointmentDispute,
+    AppointmentPayment,
+    AppointmentPaymentState,
+    DisputeResolution,
+    DisputeStatus,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerKind,
+)
 from medhub.models.catalog import (
     CertificationType,
     Product,
@@ -101,6 +111,9 @@ __all__ = [
     "Address",
     "ApiKey",
     "Appointment",
+    "AppointmentDispute",
+    "AppointmentPayment",
+    "AppointmentPaymentState",
     "AppointmentPaymentStatus",
     "AppointmentStatus",
     "AppointmentType",
@@ -116,6 +129,8 @@ __all__ = [
     "Dispensation",
     "DispensationItem",
     "DispensationOutcome",
+    "DisputeResolution",
+    "DisputeStatus",
     "DoctorProfile",
     "DoctorReview",
     "Document",
@@ -132,6 +147,9 @@ __all__ = [
     "InquiryPriority",
     "InquiryStatus",
     "Invoice",
+    "LedgerAccount",
+    "LedgerEntry",
+    "LedgerKind",
     "LoginFailure",
     "MedicalRecord",
     "MedicineForm",

@@ -117,6 +117,10 @@ class Appointment(IdMixin, TimestampMixin, Base):
     payment_status: Mapped[str] = mapped_column(
         String(20), default=AppointmentPaymentStatus.unpaid.value
     )
+    # What was given back of the fee (billing keeps it in step with the ledger).
+    refund_amount: Mapped[Decimal] = mapped_column(
+        Numeric(10, 2), default=Decimal("0"), server_default=text("0")
+    )
     booked_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     # An unguessable room name for video appointments (the provider builds the URL).
     video_room: Mapped[str | None] = mapped_column(String(100))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
     text,
@@ -52,6 +54,10 @@ class Organization(IdMixin, TimestampMixin, Base):
     __table_args__ = (
         CheckConstraint(one_of("kind", OrganizationKind), name="kind"),
         CheckConstraint(one_of("status", OrganizationStatus), name="status"),
+        CheckConstraint(
+            "platform_fee_percent IS NULL OR platform_fee_percent BETWEEN 0 AND 100",
+            name="platform_fee_percent_range",
+        ),
     )
 
     name: Mapped[str] = mapped_column(String(255))
@@ -60,6 +66,9 @@ class Organization(IdMixin, TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(20), default=OrganizationStatus.active.value)
     settings: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     deleted_at: Mapped[datetime | None]
+    # The platform's share of this care organization's consultation fees, in percent;
+    # None: PLATFORM_FEE_PERCENT. Set by super admins only.
+    platform_fee_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
 
 
 class User(IdMixin, TimestampMixin, Base):

@@ -137,6 +137,13 @@ def grant_app_privileges(admin_url: str, role: str) -> None:
                     "REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON activity_log_chain FROM {}"
                 ).format(ident)
             )
+        ledger = conn.execute("SELECT to_regclass('public.ledger_entries')").fetchone()
+        if ledger and ledger[0]:
+            # The ledger is append-only (its triggers refuse the rest, for every role):
+            # the app may only read it and add to it.
+            conn.execute(
+                sql.SQL("REVOKE UPDATE, DELETE, TRUNCATE ON ledger_entries FROM {}").format(ident)
+            )
 
 
 def check_app_role(app_url: str) -> None:

@@ -3,10 +3,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
+from medhub.kit.money import Money
 from medhub.kit.schemas import not_null
 from medhub.models.identity import OrganizationKind, Role
 from medhub.users.schemas import PHONE_PATTERN
@@ -68,13 +70,21 @@ class TenantUpdate(Body):
     settings: dict[str, Any] | None = Field(
         default=None, description="Replaces the organization's settings object"
     )
+    platform_fee_percent: Decimal | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        decimal_places=2,
+        description="The platform's share of this care organization's consultation fees"
+        " (percent); null: the platform default, PLATFORM_FEE_PERCENT",
+    )
 
     _present = not_null("name", "status", "settings")
 
     @model_validator(mode="after")
     def _something(self) -> TenantUpdate:
         if not self.model_fields_set:
-            raise ValueError("send at least one of name, status, settings")
+            raise ValueError("send at least one of name, status, settings, platform_fee_percent")
         return self
 
 
@@ -85,6 +95,9 @@ class TenantRead(Schema):
     kind: str
     status: str
     settings: dict[str, Any]
+    platform_fee_percent: Money | None = Field(
+        default=None, description="Own platform fee (percent); null: PLATFORM_FEE_PERCENT"
+    )
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None

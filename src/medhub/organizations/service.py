@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from decimal import Decimal
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -82,3 +83,14 @@ async def staff_ids(
         {"org": organization_id, "roles": [str(role) for role in roles]},
     )
     return [row[0] for row in result]
+
+
+async def platform_fee_percent_of(
+    session: AsyncSession, organization_id: uuid.UUID
+) -> Decimal | None:
+    """The organization's own platform fee (percent), None for the platform default,
+    as far as the caller's context may read it (its own staff, or system context)."""
+    result = await session.execute(
+        select(Organization.platform_fee_percent).where(Organization.id == organization_id)
+    )
+    return result.scalar_one_or_none()

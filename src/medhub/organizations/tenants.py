@@ -208,6 +208,11 @@ async def update_tenant(
         changed["name"] = data.name
     if data.settings is not None and data.settings != organization.settings:
         changed["settings"] = data.settings
+    if (
+        "platform_fee_percent" in data.model_fields_set
+        and data.platform_fee_percent != organization.platform_fee_percent
+    ):
+        changed["platform_fee_percent"] = data.platform_fee_percent
     old_status = organization.status
     for name, value in changed.items():
         setattr(organization, name, value)

@@ -1,4 +1,5 @@
-"""Payment providers: how an order's total is collected and given back.
+"""Payment providers: how an order's total (or an appointment's fee) is collected and
+given back.
 
 Each order records its provider when it is placed (`order.payment_provider`), so
 changing `PAYMENT_PROVIDER` only affects new orders. Two providers:
@@ -11,11 +12,16 @@ changing `PAYMENT_PROVIDER` only affects new orders. Two providers:
   signed webhook (`verify_webhook`).
 
 Amounts leave here in the provider's minor units, converted from `Decimal` exactly.
+
+The providers see a `Payable` (what is paid for: an order through `OrderPayable`, an
+appointment's fee through billing's own) and a `PaymentAttempt` (the row recording one
+attempt), never a domain's model directly, so billing reuses them for appointments.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -26,7 +32,7 @@ import stripe
 import structlog
 
 from medhub.config import Settings
-from medhub.models.orders import Order, Payment, PaymentAttemptStatus
+from medhub.models.orders import Order, PaymentAttemptStatus
 from medhub.models.orders import PaymentProvider as ProviderName
 from medhub.payments.exceptions import (
     InvalidSignature,
@@ -78,20 +84,98 @@ class ProviderPayment:
     instructions: str | None = None
 
 
+class Payable(Protocol):
+    """What a payment is for: the amount due, the reference a bank transfer quotes, and
+    how the provider's records name it."""
+
+    @property
+    def payable_id(self) -> uuid.UUID: ...
+
+    @property
+    def payment_reference(self) -> str: ...
+
+    @property
+    def amount_due(self) -> Decimal: ...
+
+    @property
+    def currency(self) -> str: ...
+
+    @property
+    def payment_description(self) -> str: ...
+
+    @property
+    def payment_metadata(self) -> dict[str, str]: ...
+
+    def transfer_instructions(self, reference: str) -> str:
+        """What a payer by bank transfer is told to do."""
+        ...
+
+
+class PaymentAttempt(Protocol):
+    """One recorded attempt to collect a `Payable` (an order's `Payment`, an
+    appointment's `AppointmentPayment`)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def currency(self) -> str: ...
+
+    @property
+    def provider_reference(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class OrderPayable:
+    """An order as the providers see it."""
+
+    order: Order
+
+    @property
+    def payable_id(self) -> uuid.UUID:
+        return self.order.id
+
+    @property
+    def payment_reference(self) -> str:
+        return self.order.order_number
+
+    @property
+    def amount_due(self) -> Decimal:
+        return self.order.total_amount
+
+    @property
+    def currency(self) -> str:
+        return self.order.currency
+
+    @property
+    def payment_description(self) -> str:
+        return f"Order {self.order.order_number}"
+
+    @property
+    def payment_metadata(self) -> dict[str, str]:
+        return {"order_id": str(self.order.id), "order_number": self.order.order_number}
+
+    def transfer_instructions(self, reference: str) -> str:
+        return bank_transfer_instructions(self.order, reference)
+
+
 class PaymentProvider(Protocol):
     name: ProviderName
 
-    async def create_payment(self, order: Order, idempotency_key: str) -> ProviderPayment:
-        """Start collecting `order.total_amount`; `idempotency_key` makes a retry of
+    async def create_payment(self, payable: Payable, idempotency_key: str) -> ProviderPayment:
+        """Start collecting `payable.amount_due`; `idempotency_key` makes a retry of
         the same attempt return the same provider object."""
         ...
 
-    async def resume_payment(self, order: Order, payment: Payment) -> ProviderPayment:
+    async def resume_payment(self, payable: Payable, payment: PaymentAttempt) -> ProviderPayment:
         """A pending attempt again (the buyer reloaded the checkout page)."""
         ...
 
     async def refund(
-        self, order: Order, payment: Payment, amount: Decimal, *, reference: str | None
+        self, payable: Payable, payment: PaymentAttempt, amount: Decimal, *, reference: str | None
     ) -> str | None:
         """Give `amount` back; the refund's reference (a manual refund's is the one
         the staff quote, if any)."""
@@ -125,23 +209,23 @@ class ManualProvider:
 
     name = ProviderName.manual
 
-    async def create_payment(self, order: Order, idempotency_key: str) -> ProviderPayment:
+    async def create_payment(self, payable: Payable, idempotency_key: str) -> ProviderPayment:
         return ProviderPayment(
-            reference=order.order_number,
+            reference=payable.payment_reference,
             status=PaymentAttemptStatus.pending,
-            instructions=bank_transfer_instructions(order, order.order_number),
+            instructions=payable.transfer_instructions(payable.payment_reference),
         )
 
-    async def resume_payment(self, order: Order, payment: Payment) -> ProviderPayment:
-        reference = payment.provider_reference or order.order_number
+    async def resume_payment(self, payable: Payable, payment: PaymentAttempt) -> ProviderPayment:
+        reference = payment.provider_reference or payable.payment_reference
         return ProviderPayment(
             reference=reference,
             status=PaymentAttemptStatus(payment.status),
-            instructions=bank_transfer_instructions(order, reference),
+            instructions=payable.transfer_instructions(reference),
         )
 
     async def refund(
-        self, order: Order, payment: Payment, amount: Decimal, *, reference: str | None
+        self, payable: Payable, payment: PaymentAttempt, amount: Decimal, *, reference: str | None
     ) -> str | None:
         # The supplier sends the money back themselves; we record what they tell us.
         return reference
@@ -191,14 +275,16 @@ class StripeProvider:
             # The SDK leaves close_async unannotated.
             await http_client.close_async()  # type: ignore[no-untyped-call]
 
-    async def create_payment(self, order: Order, idempotency_key: str) -> ProviderPayment:
-        async with self._client("create_payment_intent", order_id=str(order.id)) as client:
+    async def create_payment(self, payable: Payable, idempotency_key: str) -> ProviderPayment:
+        async with self._client(
+            "create_payment_intent", payable_id=str(payable.payable_id)
+        ) as client:
             intent = await client.v1.payment_intents.create_async(
                 {
-                    "amount": to_minor_units(order.total_amount, order.currency),
-                    "currency": order.currency.lower(),
-                    "description": f"Order {order.order_number}",
-                    "metadata": {"order_id": str(order.id), "order_number": order.order_number},
+                    "amount": to_minor_units(payable.amount_due, payable.currency),
+                    "currency": payable.currency.lower(),
+                    "description": payable.payment_description,
+                    "metadata": payable.payment_metadata,
                     "automatic_payment_methods": {"enabled": True},
                 },
                 {"idempotency_key": idempotency_key},
@@ -209,10 +295,12 @@ class StripeProvider:
             client_secret=intent.client_secret,
         )
 
-    async def resume_payment(self, order: Order, payment: Payment) -> ProviderPayment:
+    async def resume_payment(self, payable: Payable, payment: PaymentAttempt) -> ProviderPayment:
         if payment.provider_reference is None:
             raise ProviderRejected("This payment attempt has no Stripe PaymentIntent")
-        async with self._client("retrieve_payment_intent", order_id=str(order.id)) as client:
+        async with self._client(
+            "retrieve_payment_intent", payable_id=str(payable.payable_id)
+        ) as client:
             intent = await client.v1.payment_intents.retrieve_async(payment.provider_reference)
         return ProviderPayment(
             reference=intent.id,
@@ -221,16 +309,16 @@ class StripeProvider:
         )
 
     async def refund(
-        self, order: Order, payment: Payment, amount: Decimal, *, reference: str | None
+        self, payable: Payable, payment: PaymentAttempt, amount: Decimal, *, reference: str | None
     ) -> str | None:
         if payment.provider_reference is None:
             raise ProviderRejected("This payment has no Stripe PaymentIntent to refund")
-        async with self._client("create_refund", order_id=str(order.id)) as client:
+        async with self._client("create_refund", payable_id=str(payable.payable_id)) as client:
             refund = await client.v1.refunds.create_async(
                 {
                     "payment_intent": payment.provider_reference,
                     "amount": to_minor_units(amount, payment.currency),
-                    "metadata": {"order_id": str(order.id), "order_number": order.order_number},
+                    "metadata": payable.payment_metadata,
                 },
                 # A payment is refunded once, in full: a retried refund (after a
                 # timeout or a rolled-back request) must return that same refund.

@@ -51,6 +51,7 @@ from medhub.payments.exceptions import (
     WrongProvider,
 )
 from medhub.payments.providers import (
+    OrderPayable,
     PaymentProvider,
     ProviderPayment,
     StripeProvider,
@@ -142,7 +143,9 @@ async def _resume_pending(
     if pending is None or pending.provider != order.payment_provider:
         return None
     try:
-        resumed: ProviderPayment | None = await provider.resume_payment(order, pending)
+        resumed: ProviderPayment | None = await provider.resume_payment(
+            OrderPayable(order), pending
+        )
     except ProviderRejected:
         resumed = None  # the provider no longer knows it (another account's key, say)
     if resumed is None or resumed.status == PaymentAttemptStatus.failed:
@@ -171,7 +174,7 @@ async def _open_attempt(
         recorded_by=principal.user_id,
     )
     created = await provider.create_payment(
-        order, _provider_idempotency_key(order, payment, client_key)
+        OrderPayable(order), _provider_idempotency_key(order, payment, client_key)
     )
     payment.provider_reference = created.reference
     await PaymentRepository(session).add(payment)
@@ -359,7 +362,7 @@ async def refund(
         raise InvalidField("reference", "Stripe assigns the refund reference; leave it out")
     provider = provider_for(payment.provider, settings)
     payment.refund_reference = await provider.refund(
-        order, payment, payment.amount, reference=data.reference
+        OrderPayable(order), payment, payment.amount, reference=data.reference
     )
     payment.status = PaymentAttemptStatus.refunded.value
     payment.recorded_by = principal.actor_id
@@ -431,7 +434,7 @@ async def _auto_refund(
         else f"the order was already {order.payment_status}"
     )
     payment.refund_reference = await StripeProvider(settings).refund(
-        order, payment, payment.amount, reference=None
+        OrderPayable(order), payment, payment.amount, reference=None
     )
     payment.status = PaymentAttemptStatus.refunded.value
     payment.failure_reason = f"Refunded automatically: {why} when the payment arrived"
