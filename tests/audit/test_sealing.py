@@ -279,8 +279,10 @@ async def test_the_periodic_job_seals_the_log(
     runtime = JobRuntime(settings=app.state.settings, database=database)
     await run_worker(runtime, queues=["maintenance"], wait=False, install_signal_handlers=False)
     assert chain(admin_sql) == [(1, "one"), (2, "two")]
+    # The worker's own periodic deferrer may queue the next period's run just as the
+    # queue empties (left `todo`, never run): only runs that started count.
     assert admin_sql(
-        "SELECT DISTINCT status FROM procrastinate_jobs WHERE task_name = %s",
+        "SELECT DISTINCT status FROM procrastinate_jobs WHERE task_name = %s AND status <> 'todo'",
         ["medhub.audit.seal_activity_logs"],
     ) == [("succeeded",)]
     assert (await verify()).ok

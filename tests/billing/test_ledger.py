@@ -35,7 +35,7 @@ async def _ledger(client: httpx.AsyncClient, who: Account, **params: Any) -> dic
 
 
 def _balances(page: dict[str, Any]) -> dict[str, float]:
-    return {row["account"]: row["balance"] for row in page["balances"]}
+    return {row["account"]: row["balance"] for row in page["balances"]["accounts"]}
 
 
 async def test_the_ledger_by_organization_with_balances_and_filters(  # noqa: PLR0917
@@ -65,7 +65,7 @@ async def test_the_ledger_by_organization_with_balances_and_filters(  # noqa: PL
         "doctor_payable": 72.0,
         "platform_revenue": 8.0,
     }
-    assert all(row["currency"] == "EUR" for row in mine["balances"])
+    assert all(row["currency"] == "EUR" for row in mine["balances"]["accounts"])
 
     escrow_only = await _ledger(client, clinic.admin, account="escrow")
     assert {e["account"] for e in escrow_only["ledger_entries"]} == {"escrow"}

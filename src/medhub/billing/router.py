@@ -17,13 +17,13 @@ from medhub.billing.auth import (
     LedgerReader,
 )
 from medhub.billing.schemas import (
-    AccountBalance,
     AppointmentPaymentRecorded,
     AppointmentPaymentStarted,
     DisputeCreate,
     DisputeOutcome,
     DisputeResolve,
     EarningsRead,
+    LedgerBalances,
     LedgerEntryRead,
     LedgerFilters,
     MarkAppointmentPaid,
@@ -112,7 +112,7 @@ async def resolve_dispute(
 
 @router.get(
     "/billing/ledger",
-    response_model=page_envelope("ledger_entries", LedgerEntryRead, balances=list[AccountBalance]),
+    response_model=page_envelope("ledger_entries", LedgerEntryRead, balances=LedgerBalances),
     summary="Ledger entries, newest first, and balances per account over the same filter"
     " (organization admin: theirs; super admin: all)",
 )
@@ -126,7 +126,12 @@ async def list_ledger(
 ) -> JSONResponse:
     filters = LedgerFilters(days=days, account=account, appointment_id=appointment_id)
     entries, total, balances = await ledger.list_entries(session, principal, filters, paging)
-    return ok({**page_of("ledger_entries", entries, paging, total), "balances": balances})
+    return ok(
+        {
+            **page_of("ledger_entries", entries, paging, total),
+            "balances": LedgerBalances(accounts=balances),
+        }
+    )
 
 
 @router.get(

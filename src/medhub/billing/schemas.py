@@ -164,6 +164,13 @@ class AccountBalance(BaseModel):
     balance: Money
 
 
+class LedgerBalances(BaseModel):
+    """The balance of each account (and currency) over the whole filter, not the page:
+    beside the page's entries, as a list's totals are (one array of items per page)."""
+
+    accounts: list[AccountBalance]
+
+
 @dataclass(frozen=True)
 class LedgerFilters:
     days: DayRange
